@@ -1,0 +1,100 @@
+"""From a data config to train/validation/test sources, with the split saved in the workdir."""
+
+import dataclasses
+import pathlib
+from collections.abc import Callable
+
+import numpy as np
+
+from bugnist_jax.data import bugnist, splits, synthetic3d
+from bugnist_jax.data.classes import CLASS_CODES
+from bugnist_jax.data.pipeline import SubsetSource
+from bugnist_jax.errors import UserError
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+  """The three splits of one data source and what models need to know about it."""
+
+  splits: dict[str, SubsetSource]  # 'train', 'validation', 'test'
+  class_names: tuple[str, ...]
+  image_shape: tuple[int, ...]  # [*spatial, C] of every record's image
+  items: list[str]  # identifier of every item of the full source (file path or index)
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+  """A whole data source before splitting: the source itself, item names, class names."""
+
+  source: object
+  items: list[str]
+  class_names: tuple[str, ...]
+  image_shape: tuple[int, ...]
+
+
+def _synthetic3d(cfg) -> Source:
+  src = synthetic3d.SyntheticBugSource(
+    cfg.num_examples, tuple(cfg.shape), cfg.seed, cfg.shortcut_strength
+  )
+  return Source(src, [str(i) for i in range(len(src))], CLASS_CODES, (*cfg.shape, 1))
+
+
+def _bugnist3d(cfg) -> Source:
+  if not cfg.root:
+    raise UserError("config.data.root: set it to your BugNIST_DATA folder")
+  items = bugnist.scan_bugnist(cfg.root, tuple(cfg.shape))
+  src = bugnist.BugNISTSource(cfg.root, items, tuple(cfg.shape))
+  return Source(src, [path for path, _ in items], CLASS_CODES, (*cfg.shape, 1))
+
+
+# Data sources by `config.data.source`; each builds a Source from the data config.
+SOURCES: dict[str, Callable[..., Source]] = {
+  "synthetic3d": _synthetic3d,
+  "bugnist3d": _bugnist3d,
+}
+
+
+def _split_from_csv(path, items: list[str], labels: np.ndarray) -> dict[str, np.ndarray]:
+  csv_items, csv_labels, csv_split = splits.read_split_csv(path)
+  position = {item: i for i, item in enumerate(items)}
+  unknown = [item for item in csv_items if item not in position]
+  if unknown:
+    raise UserError(f"{path}: {len(unknown)} item(s) not in the data, e.g. {unknown[0]!r}")
+  index = np.array([position[item] for item in csv_items], np.int64)
+  wrong = np.flatnonzero(labels[index] != csv_labels)
+  if wrong.size:
+    i = int(wrong[0])
+    raise UserError(
+      f"{path}: item {csv_items[i]!r} has label {csv_labels[i]}, the data says {labels[index[i]]}"
+    )
+  return {name: index[idx] for name, idx in csv_split.items()}
+
+
+def build(cfg, workdir: str | pathlib.Path) -> Dataset:
+  """Sources for config.data `cfg`; the split is written to `workdir/split.csv`.
+
+  The split comes from `cfg.split_csv` if set, else from an earlier run's `split.csv` in the
+  workdir (so a resumed run sees the same split), else a new seeded stratified split.
+  """
+  if cfg.source not in SOURCES:
+    raise UserError(f"config.data.source: unknown {cfg.source!r}; valid: {', '.join(SOURCES)}")
+  full = SOURCES[cfg.source](cfg)
+  labels = np.asarray(full.source.labels())
+  saved = pathlib.Path(workdir) / "split.csv"
+  if cfg.split_csv:
+    split = _split_from_csv(cfg.split_csv, full.items, labels)
+  elif saved.exists():
+    split = _split_from_csv(saved, full.items, labels)
+  else:
+    split = splits.stratified_split(labels, tuple(cfg.split_fractions), cfg.seed)
+  if not saved.exists() or cfg.split_csv:
+    splits.write_split_csv(saved, full.items, labels, split)
+  for name in ("train", "validation", "test"):
+    if len(split.get(name, ())) == 0:
+      raise UserError(f"config.data: the {name} split is empty (too little data?)")
+  return Dataset(
+    splits={name: SubsetSource(full.source, idx) for name, idx in split.items()},
+    class_names=tuple(full.class_names),
+    image_shape=tuple(full.image_shape),
+    items=full.items,
+  )

@@ -1,0 +1,52 @@
+"""BugCNN3D: the 3D CNN of the BugNIST study (four conv+pool stages, two dense layers)."""
+
+import math
+from collections.abc import Sequence
+
+import jax.numpy as jnp
+from flax import nnx
+
+from bugnist_jax.models.layers import ConvBlock, DenseBlock, Logits
+from bugnist_jax.models.staged import StagedModel
+
+
+class BugCNN3D(StagedModel):
+  """Four stages of Conv3d(k=3) + ReLU + MaxPool(2), then two dense layers to the logits.
+
+  Input [B, D, H, W, C] channels-last (D is the tube axis). With the default widths
+  (16, 32, 64, 128) a 128x64x64 volume costs 3.63 GFLOP forward.
+  Stages: block1..block4 ([B, D/2^k, H/2^k, W/2^k, channels[k-1]]), dense1 [B, dense],
+  logits [B, num_classes].
+  """
+
+  def __init__(
+    self,
+    *,
+    input_shape: Sequence[int] = (128, 64, 64),
+    in_channels: int = 1,
+    num_classes: int = 12,
+    channels: Sequence[int] = (16, 32, 64, 128),
+    dense: int = 256,
+    batch_norm: bool = False,
+    dropout: float = 0.0,
+    pool_impl: str = "reshape",
+    conv_impl: str = "xla",
+    dtype=jnp.float32,
+    rngs: nnx.Rngs,
+  ):
+    if len(channels) != 4:
+      raise ValueError(f"channels: BugCNN3D has 4 stages, got {len(channels)} widths")
+    widths = (in_channels, *channels)
+    self.layer_names = ("block1", "block2", "block3", "block4", "dense1", "logits")
+    for i in range(4):
+      block = ConvBlock(
+          widths[i], widths[i + 1], ndim=3, batch_norm=batch_norm, pool_impl=pool_impl,
+          conv_impl=conv_impl,
+          dtype=dtype, rngs=rngs,
+      )  # fmt: skip
+      setattr(self, f"block{i + 1}", block)
+    flat = math.prod(s // 16 for s in input_shape) * channels[-1]
+    if flat == 0:
+      raise ValueError(f"input_shape {tuple(input_shape)} is too small for 4 poolings by 2")
+    self.dense1 = DenseBlock(flat, dense, dropout=dropout, dtype=dtype, rngs=rngs)
+    self.logits = Logits(dense, num_classes, dtype=dtype, rngs=rngs)

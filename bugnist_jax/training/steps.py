@@ -1,0 +1,90 @@
+"""jit-compiled train and eval steps over a split (graphdef, state) of model and optimizer.
+
+The steps are plain `jax.jit` functions of `(state, batch)`: NNX's object-graph walk runs at
+trace time only, and the state buffers are donated so a step updates them in place.
+"""
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+from bugnist_jax.data.transforms import Normalization
+
+# Loss terms beyond cross-entropy (e.g. "right for the right reasons") register here:
+# fn(model, inputs [B, *spatial, C] float, batch) -> scalar, weighted by config.
+ExtraLoss = Callable[[nnx.Module, jax.Array, dict], jax.Array]
+
+
+def cross_entropy(logits: jax.Array, labels: jax.Array, weights: jax.Array | None = None):
+  """Mean softmax cross-entropy over the (weighted) batch; logits [B, K], labels [B]."""
+  losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+  if weights is None:
+    return losses.mean()
+  return jnp.sum(losses * weights) / jnp.maximum(jnp.sum(weights), 1)
+
+
+def make_train_step(
+  graphdef: nnx.GraphDef,
+  normalize: Normalization,
+  extra_loss: ExtraLoss | None = None,
+  extra_weight: float = 0.0,
+):
+  """Returns train_step(state, batch) -> (state, metrics), jitted, donating state.
+
+  `graphdef`/`state` come from `nnx.split((model, optimizer))`. batch: image uint8
+  [B, *spatial, C], label int [B] (+ whatever extra_loss reads).
+  """
+
+  def train_step(state, batch):
+    model, optimizer = nnx.merge(graphdef, state)
+    inputs = normalize(batch["image"])
+
+    def loss_fn(model):
+      logits = model(inputs)
+      ce = cross_entropy(logits, batch["label"])
+      total = ce
+      extra = jnp.zeros(())
+      if extra_loss is not None:
+        extra = extra_loss(model, inputs, batch)
+        total = ce + extra_weight * extra
+      return total, (logits, ce, extra)
+
+    (loss, (logits, ce, extra)), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
+    optimizer.update(model, grads)
+    metrics = {
+      "loss": loss,
+      "cross_entropy": ce,
+      "accuracy": jnp.mean(jnp.argmax(logits, -1) == batch["label"]),
+      "grad_norm": optax.global_norm(grads),
+    }
+    if extra_loss is not None:
+      metrics["extra_loss"] = extra
+    return nnx.state((model, optimizer)), metrics
+
+  return jax.jit(train_step, donate_argnums=0)
+
+
+def make_eval_step(graphdef: nnx.GraphDef, normalize: Normalization):
+  """Returns eval_step(state, batch) -> dict(logits [B, K], loss_sum, correct, count).
+
+  Runs the model in inference mode; padding rows (batch['valid'] False) count for nothing.
+  """
+
+  def eval_step(state, batch):
+    model, _ = nnx.merge(graphdef, state)
+    model = nnx.view(model, deterministic=True, use_running_average=True, raise_if_not_found=False)
+    logits = model(normalize(batch["image"]))
+    valid = batch["valid"].astype(jnp.float32)
+    losses = optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"])
+    correct = (jnp.argmax(logits, -1) == batch["label"]).astype(jnp.float32)
+    return {
+      "logits": logits,
+      "loss_sum": jnp.sum(losses * valid),
+      "correct": jnp.sum(correct * valid),
+      "count": jnp.sum(valid),
+    }
+
+  return jax.jit(eval_step)
