@@ -161,8 +161,7 @@ def train_and_evaluate(config, workdir: str | pathlib.Path) -> dict:
         final = {"val_loss": val["loss"], "val_accuracy": val["accuracy"],
                  "epoch": step / steps_per_epoch}  # fmt: skip
         log.write(step, "validation", final)
-        logging.info("step %d: validation accuracy %.4f loss %.4f", step, val["accuracy"],
-                     val["loss"])  # fmt: skip
+        say(f"step {step}: validation accuracy {val['accuracy']:.4f} loss {val['loss']:.4f}")
         checkpoint.save(mngr, step, state, train_iter, {"step": step, **final}, metrics=final)
         last_good = step
         t_last = time.perf_counter()  # evaluation time is not training throughput

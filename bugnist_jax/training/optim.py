@@ -1,5 +1,6 @@
 """optax optimizer and learning-rate schedule from config.train."""
 
+import jax
 import optax
 
 from bugnist_jax.errors import UserError
@@ -30,4 +31,26 @@ def make_optimizer(cfg, steps_per_epoch: int) -> optax.GradientTransformation:
     raise UserError(f"config.train.optimizer: unknown {cfg.optimizer!r}; valid: adam, adamw, sgd")
   if cfg.grad_clip:
     tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip), tx)
+  freeze = tuple(cfg.get("freeze", ()) or ())
+  if freeze:
+    tx = optax.multi_transform({"train": tx, "frozen": optax.set_to_zero()}, _freeze_labels(freeze))
   return tx
+
+
+def _freeze_labels(prefixes: tuple[str, ...]):
+  """Labels params 'frozen' whose stage (first path key, e.g. 'conv1_1') starts with a prefix.
+
+  A function of the params tree, so the optimizer is built without the model: nnx.Optimizer
+  passes the model's nnx.Param state, whose first path key is the stage name.
+  """
+
+  def stage(path) -> str:
+    first = path[0]
+    return str(getattr(first, "key", getattr(first, "name", first)))
+
+  def labels(params):
+    return jax.tree_util.tree_map_with_path(
+      lambda path, _: "frozen" if stage(path).startswith(prefixes) else "train", params
+    )
+
+  return labels

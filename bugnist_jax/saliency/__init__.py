@@ -1,0 +1,76 @@
+"""Functional attribution for 2D and 3D CNNs in JAX: pure functions of a model and arrays.
+
+The model is any JAX callable `f(x) -> logits [B, K]` on channels-last inputs `[B, *spatial, C]`.
+`targets` is an int array `[B]` (one class per sample) or None (each sample's predicted class).
+Maps have the input's shape; CAMs (which take the model split at a layer, `features(x) -> A`
+and `head(A) -> logits`) have its spatial shape `[B, *spatial]`. Samples of a batch must be
+independent (eval mode), so one backward pass gives every sample its own map. This package
+imports only jax and numpy.
+
+Example::
+
+  import jax
+  from bugnist_jax import saliency
+
+  f = lambda x: model(x)                       # eval mode, pure: x [B, D, H, W, 1] -> [B, 12]
+  grads = saliency.vanilla_gradient(f, x)      # predicted classes
+  sg = saliency.smoothgrad(f, x, targets, key=jax.random.key(0), num_samples=50,
+                           sigma=0.15, batch_size=5)   # 5 noisy copies in memory at a time
+  ig = saliency.integrated_gradients(f, x, targets, steps=64, batch_size=8)
+  cam = saliency.grad_cam(features, head, x, targets)  # [B, D, H, W]
+  gbp = saliency.guided_backprop(f, x, targets)        # ReLUs rewritten in the jaxpr
+  heat = saliency.to_heatmap(sg)                       # [B, D, H, W] in [0, 1]
+
+All methods are jit-compiled with the callables and sample counts static: build `f` once and
+reuse it, since a new lambda per call means a new compilation.
+"""
+
+from bugnist_jax.saliency.cam import (
+  grad_cam,
+  grad_cam_plus_plus,
+  guided_grad_cam,
+  is_cam,
+  layer_cam,
+  score_cam,
+)
+from bugnist_jax.saliency.gradients import (
+  SMOOTHGRAD_KINDS,
+  input_x_gradient,
+  integrated_gradients,
+  smoothgrad,
+  vanilla_gradient,
+)
+from bugnist_jax.saliency.guided import guided_backprop, guided_relu, rewrite_relus
+from bugnist_jax.saliency.occlusion import occlusion
+from bugnist_jax.saliency.postprocess import (
+  clip_percentile,
+  normalize,
+  reduce_channels,
+  select_sign,
+  to_heatmap,
+)
+
+# --- metrics.py / sanity.py (written separately): export their public names here. ---
+
+__all__ = [
+  "SMOOTHGRAD_KINDS",
+  "clip_percentile",
+  "grad_cam",
+  "grad_cam_plus_plus",
+  "guided_backprop",
+  "guided_grad_cam",
+  "guided_relu",
+  "input_x_gradient",
+  "integrated_gradients",
+  "is_cam",
+  "layer_cam",
+  "normalize",
+  "occlusion",
+  "reduce_channels",
+  "rewrite_relus",
+  "score_cam",
+  "select_sign",
+  "smoothgrad",
+  "to_heatmap",
+  "vanilla_gradient",
+]

@@ -1,0 +1,42 @@
+"""Classification metrics from labels and predictions (numpy), and the evaluation report."""
+
+import csv
+import json
+import pathlib
+
+import numpy as np
+
+
+def confusion_matrix(labels: np.ndarray, preds: np.ndarray, num_classes: int) -> np.ndarray:
+  """Counts [K, K]: row = true class, column = predicted class."""
+  cm = np.zeros((num_classes, num_classes), np.int64)
+  np.add.at(cm, (np.asarray(labels), np.asarray(preds)), 1)
+  return cm
+
+
+def per_class_report(cm: np.ndarray, class_names) -> dict:
+  """Accuracy, and precision / recall / support per class, from a confusion matrix."""
+  tp = np.diag(cm).astype(float)
+  predicted, actual = cm.sum(0), cm.sum(1)
+  precision = np.divide(tp, predicted, out=np.full_like(tp, np.nan), where=predicted > 0)
+  recall = np.divide(tp, actual, out=np.full_like(tp, np.nan), where=actual > 0)
+  return {
+    "accuracy": float(tp.sum() / max(cm.sum(), 1)),
+    "per_class": {
+      name: {"precision": float(p), "recall": float(r), "support": int(n)}
+      for name, p, r, n in zip(class_names, precision, recall, actual, strict=True)
+    },
+  }
+
+
+def write_report(out_dir: pathlib.Path, split: str, cm: np.ndarray, class_names) -> dict:
+  """Writes confusion_<split>.csv (counts) and metrics_<split>.json; returns the report."""
+  out_dir.mkdir(parents=True, exist_ok=True)
+  with open(out_dir / f"confusion_{split}.csv", "w", newline="") as f:
+    w = csv.writer(f)
+    w.writerow(["true\\predicted", *class_names])
+    for name, row in zip(class_names, cm, strict=True):
+      w.writerow([name, *row.tolist()])
+  report = {"split": split, **per_class_report(cm, class_names), "confusion": cm.tolist()}
+  (out_dir / f"metrics_{split}.json").write_text(json.dumps(report, indent=2))
+  return report

@@ -1,0 +1,50 @@
+"""Figures (PNG, matplotlib Agg, no pyplot state) and ImageJ TIFF export.
+
+Imports only numpy, matplotlib and tifffile. Every `plot_*` function takes numpy arrays (anything
+`np.asarray` accepts) and a PNG path (or None), and returns the matplotlib Figure.
+"""
+
+from bugnist_jax.viz.confusion import confusion_percent, plot_confusion_matrix
+from bugnist_jax.viz.curves import plot_curves
+from bugnist_jax.viz.features import feature_panels, plot_feature_maps
+from bugnist_jax.viz.overlay import plot_overlay, plot_saliency_grid, saliency_rgba
+from bugnist_jax.viz.patches import plot_patch_grid
+from bugnist_jax.viz.projections import (
+  max_projections,
+  montage_indices,
+  orthogonal_slices,
+  peak_index,
+  peak_slices,
+)
+from bugnist_jax.viz.sweep import plot_map_grid, plot_sigma_sweep
+from bugnist_jax.viz.tiff import save_imagej_stack
+from bugnist_jax.viz.volume import (
+  plot_explanation_panel,
+  plot_mips,
+  plot_ortho_slices,
+  plot_slice_montage,
+)
+
+__all__ = [
+  "confusion_percent",
+  "feature_panels",
+  "max_projections",
+  "montage_indices",
+  "orthogonal_slices",
+  "peak_index",
+  "peak_slices",
+  "plot_confusion_matrix",
+  "plot_curves",
+  "plot_explanation_panel",
+  "plot_feature_maps",
+  "plot_map_grid",
+  "plot_mips",
+  "plot_ortho_slices",
+  "plot_overlay",
+  "plot_patch_grid",
+  "plot_saliency_grid",
+  "plot_sigma_sweep",
+  "plot_slice_montage",
+  "save_imagej_stack",
+  "saliency_rgba",
+]

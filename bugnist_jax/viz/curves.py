@@ -1,0 +1,49 @@
+"""Line plots of metric curves: deletion/insertion, sanity-check randomisation, scaling plots."""
+
+from collections.abc import Mapping
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from bugnist_jax.viz._common import PathLike, finish, new_figure
+
+
+def plot_curves(
+  x,
+  curves: Mapping[str, np.ndarray],
+  path: PathLike | None,
+  xlabel: str = "",
+  ylabel: str = "",
+  title: str | None = None,
+  logx: bool = False,
+  logy: bool = False,
+  markers: bool = True,
+) -> Figure:
+  """One line per entry of `curves` (name -> values) against the shared `x` [N].
+
+  A value array [R, N] (R runs, e.g. one deletion curve per image) is drawn as its mean with a
+  shaded band of +- one standard deviation.
+  """
+  x = np.asarray(x, dtype=np.float64)
+  if x.ndim != 1 or x.size == 0:
+    raise ValueError(f"x: expected a 1D array [N], got shape {x.shape}")
+  if not curves:
+    raise ValueError("curves: need at least one curve")
+  fig = new_figure(6.0, 4.0)
+  ax = fig.add_subplot()
+  for name, y in curves.items():
+    y = np.asarray(y, dtype=np.float64)
+    if y.ndim not in (1, 2) or y.shape[-1] != x.size:
+      raise ValueError(f"curves[{name!r}]: expected [{x.size}] or [R, {x.size}], got {y.shape}")
+    mean = y if y.ndim == 1 else y.mean(axis=0)
+    (line,) = ax.plot(x, mean, marker="o" if markers else None, ms=3, label=name)
+    if y.ndim == 2 and y.shape[0] > 1:
+      sd = y.std(axis=0)
+      ax.fill_between(x, mean - sd, mean + sd, color=line.get_color(), alpha=0.2, lw=0)
+  ax.set_xscale("log" if logx else "linear")
+  ax.set_yscale("log" if logy else "linear")
+  ax.set_xlabel(xlabel)
+  ax.set_ylabel(ylabel)
+  ax.grid(True, alpha=0.3)
+  ax.legend(fontsize=8)
+  return finish(fig, path, title)
