@@ -24,3 +24,19 @@ def run_main(main: Callable[[Any], Any]) -> Callable[[Any], Any]:
       sys.exit(2)
 
   return wrapped
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl flags parser for `app.run(main, flags_parser=parse_flags)`: a bad flag or config
+  override (a misspelled key, a wrong type, a broken config file) is one line, exit 2."""
+  try:
+    rest = flags.FLAGS(argv)
+    if "config" in flags.FLAGS and flags.FLAGS["config"].value is not None:
+      flags.FLAGS["config"].value.to_dict()  # config_flags reports a bad file only on access
+    return rest
+  except Exception as e:  # noqa: BLE001 - config_flags raises many types; all are user errors
+    message = " ".join(str(e).replace("\\n", " ").replace("\\'", "'").strip("'\" ").split())
+    if isinstance(e, AttributeError | KeyError):  # a misspelled --config.<field>
+      message = f"config: no field {message.replace(chr(39), '', 1)}"
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from bugnist_jax.data import bugnist, splits, synthetic3d
+from bugnist_jax.data import bugnist, imagefolder, splits, synthetic2d, synthetic3d
 from bugnist_jax.data.classes import CLASS_CODES
 from bugnist_jax.data.pipeline import SubsetSource
 from bugnist_jax.errors import UserError
@@ -47,10 +47,25 @@ def _bugnist3d(cfg) -> Source:
   return Source(src, [path for path, _ in items], CLASS_CODES, (*cfg.shape, 1))
 
 
+def _synthetic2d(cfg) -> Source:
+  src = synthetic2d.Synthetic2DSource(cfg.num_examples, tuple(cfg.shape), cfg.seed)
+  return Source(src, [str(i) for i in range(len(src))], synthetic2d.CLASS_NAMES, (*cfg.shape, 3))
+
+
+def _imagefolder(cfg) -> Source:
+  if not cfg.root:
+    raise UserError("config.data.root: set it to your 101_ObjectCategories folder")
+  items, classes = imagefolder.scan_imagefolder(cfg.root, tuple(cfg.classes))
+  src = imagefolder.ImageFolderSource(cfg.root, items, tuple(cfg.shape))
+  return Source(src, [path for path, _ in items], classes, (*cfg.shape, 3))
+
+
 # Data sources by `config.data.source`; each builds a Source from the data config.
 SOURCES: dict[str, Callable[..., Source]] = {
   "synthetic3d": _synthetic3d,
   "bugnist3d": _bugnist3d,
+  "synthetic2d": _synthetic2d,
+  "imagefolder": _imagefolder,
 }
 
 

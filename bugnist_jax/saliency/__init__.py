@@ -41,6 +41,20 @@ from bugnist_jax.saliency.gradients import (
   vanilla_gradient,
 )
 from bugnist_jax.saliency.guided import guided_backprop, guided_relu, rewrite_relus
+from bugnist_jax.saliency.metrics import (
+  ShortcutScore,
+  deletion_curve,
+  energy_pointing_game,
+  gaussian_filter,
+  insertion_curve,
+  per_class_mean,
+  pointing_game,
+  relevance_mass_accuracy,
+  relevance_rank_accuracy,
+  road_impute,
+  shortcut_score,
+  voxel_ranks,
+)
 from bugnist_jax.saliency.occlusion import occlusion
 from bugnist_jax.saliency.postprocess import (
   clip_percentile,
@@ -49,10 +63,34 @@ from bugnist_jax.saliency.postprocess import (
   select_sign,
   to_heatmap,
 )
-
-# --- metrics.py / sanity.py (written separately): export their public names here. ---
+from bugnist_jax.saliency.sanity import (
+  cascading_randomization,
+  compare_maps,
+  independent_randomization,
+  normal_like,
+  spearman,
+  ssim,
+)
 
 __all__ = [
+  "ShortcutScore",
+  "deletion_curve",
+  "energy_pointing_game",
+  "gaussian_filter",
+  "insertion_curve",
+  "per_class_mean",
+  "pointing_game",
+  "relevance_mass_accuracy",
+  "relevance_rank_accuracy",
+  "road_impute",
+  "shortcut_score",
+  "voxel_ranks",
+  "cascading_randomization",
+  "compare_maps",
+  "independent_randomization",
+  "normal_like",
+  "spearman",
+  "ssim",
   "SMOOTHGRAD_KINDS",
   "clip_percentile",
   "grad_cam",

@@ -5,6 +5,15 @@ import json
 import pathlib
 
 import numpy as np
+from flax import nnx
+
+from bugnist_jax import viz
+from bugnist_jax.data import datasets
+from bugnist_jax.errors import UserError
+from bugnist_jax.training import sharding
+from bugnist_jax.training.experiment import load_trained_model
+from bugnist_jax.training.loop import evaluate, packing_transform
+from bugnist_jax.training.steps import make_eval_step
 
 
 def confusion_matrix(labels: np.ndarray, preds: np.ndarray, num_classes: int) -> np.ndarray:
@@ -40,3 +49,33 @@ def write_report(out_dir: pathlib.Path, split: str, cm: np.ndarray, class_names)
   report = {"split": split, **per_class_report(cm, class_names), "confusion": cm.tolist()}
   (out_dir / f"metrics_{split}.json").write_text(json.dumps(report, indent=2))
   return report
+
+
+def evaluate_run(workdir, splits=("test",), step=None, data_root=None) -> dict[str, dict]:
+  """Evaluates the run in `workdir` on `splits`; returns {split: report}."""
+  workdir = pathlib.Path(workdir)
+  config, info, model, step = load_trained_model(workdir, step)
+  if data_root:
+    config.data.root = data_root
+  data = datasets.build(config.data, workdir)
+  unknown = [s for s in splits if s not in data.splits]
+  if unknown:
+    raise UserError(f"--splits: unknown {unknown}; valid: {', '.join(data.splits)}")
+  mesh = sharding.data_mesh()
+  graphdef, state = nnx.split((model, None))
+  eval_step = make_eval_step(graphdef, info.normalization)
+  state = sharding.replicate(state, mesh)
+  out_dir = workdir / "eval"
+  reports = {}
+  for split in splits:
+    res = evaluate(eval_step, state, data.splits[split], mesh, config.eval.batch_size,
+                   packing_transform(config.data))  # fmt: skip
+    cm = confusion_matrix(res["labels"], res["logits"].argmax(-1), len(info.class_names))
+    report = write_report(out_dir, split, cm, info.class_names)
+    viz.plot_confusion_matrix(
+      cm, info.class_names, out_dir / f"confusion_{split}.png",
+      title=f"{split}: accuracy {report['accuracy']:.1%} (step {step}), % per true class",
+    )  # fmt: skip
+    reports[split] = report
+    print(f"{split}: accuracy {report['accuracy']:.4f} on {cm.sum()} items -> {out_dir}")
+  return reports

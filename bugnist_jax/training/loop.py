@@ -31,6 +31,21 @@ def packing_transform(data_cfg) -> pipeline.RemovePacking | None:
   return pipeline.RemovePacking(data_cfg.packing_threshold, data_cfg.packing_min_size)
 
 
+def extra_transforms(data_cfg) -> list:
+  """Record transforms besides packing removal; `.get` so configs saved before the fields
+  existed still load."""
+  if data_cfg.get("mask_from_threshold", False):
+    return [pipeline.MaskFromThreshold(data_cfg.packing_threshold)]
+  return []
+
+
+def training_source(data_cfg, source):
+  """The training split, with its labels permuted when `data.shuffle_labels` is set."""
+  if data_cfg.get("shuffle_labels", False):
+    return pipeline.ShuffledLabels(source, data_cfg.seed)
+  return source
+
+
 def data_info(config, data: datasets.Dataset, workdir: pathlib.Path) -> DataInfo:
   """The run's DataInfo: read back when resuming, else fitted on training items and saved."""
   if (workdir / "data.json").exists():
@@ -91,7 +106,7 @@ def train_and_evaluate(config, workdir: str | pathlib.Path) -> dict:
   cfg = config.train
   sharding.check_batch_size(cfg.batch_size, mesh, "config.train.batch_size")
   sharding.check_batch_size(config.eval.batch_size, mesh, "config.eval.batch_size")
-  train_source = data.splits["train"]
+  train_source = training_source(config.data, data.splits["train"])
   steps_per_epoch = len(train_source) // cfg.batch_size
   if steps_per_epoch == 0:
     raise UserError(
@@ -116,6 +131,7 @@ def train_and_evaluate(config, workdir: str | pathlib.Path) -> dict:
       packing=packing,
       num_workers=config.data.num_workers,
       prefetch_buffer=config.data.prefetch,
+      extra_transforms=extra_transforms(config.data),
     )
   )  # fmt: skip
   log = MetricsLog(workdir / "metrics.jsonl")

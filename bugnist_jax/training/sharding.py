@@ -7,9 +7,9 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from bugnist_jax.errors import UserError
 
 
-def data_mesh() -> Mesh:
-  """A 1D mesh named 'data' over every device (every host's in a multi-host run)."""
-  return Mesh(np.array(jax.devices()), ("data",))
+def data_mesh(devices=None) -> Mesh:
+  """A 1D mesh named 'data' over `devices` (default: every device of every host)."""
+  return Mesh(np.array(devices or jax.devices()), ("data",))
 
 
 def check_batch_size(batch_size: int, mesh: Mesh, field: str) -> None:

@@ -1,0 +1,38 @@
+# Quick start: `make demo` (train, evaluate, explain on the embedded synthetic data) and
+# `make test`. Both create the virtual environment they need in .venv.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+WORKDIR ?= runs/demo
+
+.PHONY: demo test lint bench clean
+
+$(VENV)/.core: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+# The PyTorch reference (benchmarks, Captum parity tests). torch==2.13.0 first: on the
+# project's machines it is a local CPU wheel, and captum's own torch requirement is then met.
+$(VENV)/.torch: $(VENV)/.core
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev,torch]'
+	touch $@
+
+demo: $(VENV)/.core
+	$(PY) -m bugnist_jax.train --config=configs/synthetic3d.py --workdir=$(WORKDIR)
+	$(PY) -m bugnist_jax.evaluate --workdir=$(WORKDIR) --splits=train,validation,test
+	$(PY) -m bugnist_jax.explain --workdir=$(WORKDIR) --method=smoothgrad,vanilla_gradient,grad_cam,integrated_gradients --num_samples=32 --batch_size=8 --sigma_sweep=0.05,0.1,0.2,0.3
+
+test: $(VENV)/.torch
+	$(PY) -m pytest -q -n 2 tests
+
+lint: $(VENV)/.core
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+bench: $(VENV)/.torch
+	$(PY) -m benchmarks.run --suite=quick
+
+clean:
+	rm -rf $(VENV) runs

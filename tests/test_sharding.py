@@ -1,0 +1,48 @@
+"""Data parallelism: the same steps on 4 simulated CPU devices and on 1 give the same model."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+SCRIPT = r"""
+import jax, numpy as np, optax
+from flax import nnx
+from bugnist_jax.data.transforms import Normalization
+from bugnist_jax.models import get_model
+from bugnist_jax.training import sharding
+from bugnist_jax.training.steps import make_train_step
+
+assert jax.device_count() == 4, jax.devices()
+rng = np.random.default_rng(0)
+batches = [{"image": rng.integers(0, 255, (8, 32, 16, 16, 1), dtype=np.uint8),
+            "label": rng.integers(0, 12, 8).astype(np.int32)} for _ in range(3)]
+results = []
+for devices in (jax.devices()[:1], jax.devices()):
+  mesh = sharding.data_mesh(devices)
+  model = get_model("bugcnn3d", input_shape=(32, 16, 16), channels=(2, 4, 4, 4), dense=8,
+                    batch_norm=True, rngs=nnx.Rngs(0))
+  graphdef, state = nnx.split((model, nnx.Optimizer(model, optax.adam(1e-2), wrt=nnx.Param)))
+  state = sharding.replicate(state, mesh)
+  step = make_train_step(graphdef, Normalization(0.2, 0.3))
+  for b in batches:
+    sharded = sharding.shard_batch(b, mesh)
+    assert len(sharded["image"].sharding.device_set) == len(devices)
+    state, metrics = step(state, sharded)
+  results.append(jax.device_get(nnx.state(nnx.merge(graphdef, state)[0], nnx.Param)))
+  print(len(devices), "devices: loss", float(metrics["loss"]))
+one, four = results
+for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(four)):
+  np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)
+print("MATCH")
+"""
+
+
+def test_four_simulated_devices_match_one(tmp_path):
+  env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+         "JAX_PLATFORMS": "cpu"}  # fmt: skip
+  root = pathlib.Path(__file__).resolve().parents[1]
+  out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, cwd=root, capture_output=True,
+                       text=True, timeout=600)  # fmt: skip
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert "MATCH" in out.stdout
