@@ -1,0 +1,191 @@
+"""JAX runners: train step, inference, SmoothGrad, device-resident epoch (all on BugCNN3D).
+
+Weights are jit arguments (split state, merged inside), as in training; SmoothGrad can also
+close over them (`weights='consts'`, what `adapters.as_function` gives), which makes them
+HLO constants.
+"""
+
+import time
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from benchmarks.measure import Runner
+from bugnist_jax.data.transforms import Normalization
+from bugnist_jax.models import get_model
+from bugnist_jax.models.adapters import as_function, eval_view
+from bugnist_jax.saliency import smoothgrad
+from bugnist_jax.training.device_data import make_epoch_fn
+from bugnist_jax.training.steps import make_eval_step, make_train_step
+
+NORMALIZE = Normalization(mean=0.1, std=0.2)
+SIGMA = 0.15
+
+
+def _model(shape, model_kw, conv_impl, pool_impl, dtype):
+  return get_model(
+    "bugcnn3d", input_shape=tuple(shape), conv_impl=conv_impl, pool_impl=pool_impl,
+    dtype=jnp.dtype(dtype), rngs=nnx.Rngs(0), **model_kw,
+  )  # fmt: skip
+
+
+def _data(shape, batch, seed=0):
+  rng = np.random.default_rng(seed)
+  images = rng.integers(0, 256, (batch, *shape, 1), dtype=np.uint8)
+  labels = rng.integers(0, 12, (batch,), dtype=np.int32)
+  return images, labels
+
+
+def _compile_info(jitted, *args) -> tuple:
+  """(compiled, seconds to lower+compile, info with XLA's buffer sizes and cost analysis)."""
+  start = time.perf_counter()
+  compiled = jitted.lower(*args).compile()
+  seconds = time.perf_counter() - start
+  info = {}
+  mem = compiled.memory_analysis()
+  if mem is not None:
+    total = mem.temp_size_in_bytes + mem.argument_size_in_bytes + mem.output_size_in_bytes
+    info["xla_buffers_mb"] = (total - mem.alias_size_in_bytes) / 2**20
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, list | tuple) else cost
+  if cost:
+    info["xla_flops"] = float(cost.get("flops", 0.0))
+    info["xla_bytes"] = float(cost.get("bytes accessed", 0.0))
+  return compiled, seconds, info
+
+
+def _device_peak():
+  stats = jax.local_devices()[0].memory_stats()
+  return None if not stats else stats.get("peak_bytes_in_use")
+
+
+def _runner(name, build, items, info) -> Runner:
+  """A Runner whose setup calls build() -> (call, compile_s, info) and stores the call."""
+  holder = {}
+
+  def setup():
+    holder["call"], seconds, extra = build()
+    info.update(extra)
+    return seconds
+
+  return Runner(name, setup, lambda: holder["call"](), items, info, _device_peak)
+
+
+def train_runner(
+  shape: Sequence[int], batch: int, *, conv_impl: str, pool_impl: str = "reshape",
+  dtype: str = "float32", model_kw: dict,
+) -> Runner:  # fmt: skip
+  """One Adam train step per call (make_train_step, state donated), uint8 batch on device."""
+
+  def build():
+    model = _model(shape, model_kw, conv_impl, pool_impl, dtype)
+    optimizer = nnx.Optimizer(model, optax.adam(1e-3), wrt=nnx.Param)
+    graphdef, state = nnx.split((model, optimizer))
+    images, labels = _data(shape, batch)
+    data = {"image": jnp.asarray(images), "label": jnp.asarray(labels)}
+    compiled, seconds, info = _compile_info(make_train_step(graphdef, NORMALIZE), state, data)
+    holder = {"state": state}
+
+    def call():
+      holder["state"], metrics = compiled(holder["state"], data)
+      jax.block_until_ready(metrics)
+
+    return call, seconds, info
+
+  info = dict(kind="train", framework="jax", variant=f"{conv_impl}/{pool_impl}", dtype=dtype)
+  return _runner(f"jax {conv_impl} {dtype}", build, batch, info | _shape(shape, batch))
+
+
+def infer_runner(
+  shape: Sequence[int], batch: int, *, conv_impl: str, pool_impl: str = "reshape",
+  dtype: str = "float32", model_kw: dict,
+) -> Runner:  # fmt: skip
+  """One inference batch per call (make_eval_step)."""
+
+  def build():
+    model = _model(shape, model_kw, conv_impl, pool_impl, dtype)
+    optimizer = nnx.Optimizer(model, optax.adam(1e-3), wrt=nnx.Param)
+    graphdef, state = nnx.split((model, optimizer))
+    images, labels = _data(shape, batch)
+    data = {"image": images, "label": labels, "valid": np.ones(batch, bool)}
+    data = jax.tree.map(jnp.asarray, data)
+    compiled, seconds, info = _compile_info(make_eval_step(graphdef, NORMALIZE), state, data)
+    return lambda: jax.block_until_ready(compiled(state, data)), seconds, info
+
+  info = dict(kind="infer", framework="jax", variant=f"{conv_impl}/{pool_impl}", dtype=dtype)
+  return _runner(f"jax {conv_impl} {dtype}", build, batch, info | _shape(shape, batch))
+
+
+def smoothgrad_runner(
+  shape: Sequence[int], num_samples: int, *, batch_size: int | None, conv_impl: str,
+  pool_impl: str = "reshape", dtype: str = "float32", weights: str = "args", model_kw: dict,
+) -> Runner:  # fmt: skip
+  """SmoothGrad of one volume per call, `batch_size` noisy copies at a time.
+
+  weights='args': jit over (state, x, key), merged inside; 'consts': as_function(model).
+  """
+  if weights not in ("args", "consts"):
+    raise ValueError(f"weights: expected 'args' or 'consts', got {weights!r}")
+
+  def build():
+    model = _model(shape, model_kw, conv_impl, pool_impl, dtype)
+    x = jnp.asarray(NORMALIZE(_data(shape, 1)[0]))
+    targets = jnp.zeros((1,), jnp.int32)
+    kw = dict(targets=targets, num_samples=num_samples, sigma=SIGMA, batch_size=batch_size)
+    key = jax.random.key(0)
+    if weights == "consts":
+      f = as_function(model)
+      jitted = jax.jit(lambda x, key: smoothgrad(f, x, key=key, **kw))
+      args = (x, key)
+    else:
+      graphdef, state = nnx.split(eval_view(model))
+
+      def sg(state, x, key):
+        return smoothgrad(lambda v: nnx.merge(graphdef, state)(v), x, key=key, **kw)
+
+      jitted, args = jax.jit(sg), (state, x, key)
+    compiled, seconds, info = _compile_info(jitted, *args)
+    return lambda: jax.block_until_ready(compiled(*args)), seconds, info
+
+  info = dict(
+    kind="smoothgrad", framework="jax", variant=f"{conv_impl}/{pool_impl} weights={weights}",
+    dtype=dtype, num_samples=num_samples, sg_batch_size=batch_size, shape=list(shape), batch=1,
+  )  # fmt: skip
+  name = f"jax {conv_impl} bs={batch_size} {weights} {dtype}"
+  return _runner(name, build, 1, info)
+
+
+def epoch_runner(
+  shape: Sequence[int], num_volumes: int, batch: int, *, conv_impl: str,
+  pool_impl: str = "reshape", dtype: str = "float32", model_kw: dict,
+) -> Runner:  # fmt: skip
+  """One device-resident epoch per call: shuffle, augment and train, all in one jitted scan."""
+  steps = num_volumes // batch
+
+  def build():
+    model = _model(shape, model_kw, conv_impl, pool_impl, dtype)
+    optimizer = nnx.Optimizer(model, optax.adam(1e-3), wrt=nnx.Param)
+    graphdef, state = nnx.split((model, optimizer))
+    images, labels = (jnp.asarray(a) for a in _data(shape, num_volumes))
+    epoch = make_epoch_fn(make_train_step(graphdef, NORMALIZE), batch_size=batch)
+    key = jax.random.key(1)
+    compiled, seconds, info = _compile_info(epoch, state, images, labels, key)
+    holder = {"state": state}
+
+    def call():
+      holder["state"], metrics = compiled(holder["state"], images, labels, key)
+      jax.block_until_ready(metrics)
+
+    return call, seconds, info
+
+  info = dict(kind="epoch", framework="jax", variant=f"{conv_impl}/{pool_impl}", dtype=dtype)
+  info |= _shape(shape, batch) | {"num_volumes": num_volumes}
+  return _runner(f"jax epoch {conv_impl} {dtype}", build, steps * batch, info)
+
+
+def _shape(shape, batch) -> dict:
+  return {"shape": list(shape), "batch": batch}

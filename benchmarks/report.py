@@ -1,0 +1,77 @@
+"""Text table, markdown table and the scaling plot of benchmark results."""
+
+import pathlib
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+UNITS = {"train": "vol/s", "infer": "vol/s", "smoothgrad": "maps/s", "epoch": "vol/s"}
+
+
+def _size(r: dict) -> str:
+  return f"n={r['num_samples']}" if r["kind"] == "smoothgrad" else f"b={r['batch']}"
+
+
+def _ratios(r: dict) -> str:
+  return " ".join(f"{k[9:]}:{v:.2f}x" for k, v in r.items() if k.startswith("ratio_vs_"))
+
+
+def _mem(r: dict) -> str:
+  mb = r["device_peak_mb"] if r.get("device_peak_mb") is not None else r["peak_rss_growth_mb"]
+  return f"{mb:.0f}"
+
+
+def line(r: dict) -> str:
+  """One result as a line of text."""
+  return (
+    f"{r['name']:<34} {r['rate_median']:9.3f} ({r['rate_min']:.3f}-{r['rate_max']:.3f}) "
+    f"{UNITS[r['kind']]:<6} compile {r['compile_s']:6.1f}s  mem {_mem(r):>6} MB  "
+    f"{r['gflops_per_s']:6.1f} GFLOP/s  roofline {100 * r['roofline']:5.1f}%  {_ratios(r)}"
+  )
+
+
+def markdown(results: list[dict]) -> str:
+  """A markdown table of all results, with ratios to the torch peers."""
+  rows = [
+    "| kind | shape | size | runner | median (min-max) | unit | compile s | peak MB | GFLOP/s "
+    "| roofline | vs torch |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
+  ]
+  for r in results:
+    rows.append(
+      f"| {r['kind']} | {'x'.join(map(str, r['shape']))} | {_size(r)} | {r['name']} "
+      f"| {r['rate_median']:.3g} ({r['rate_min']:.3g}-{r['rate_max']:.3g}) | {UNITS[r['kind']]} "
+      f"| {r['compile_s']:.1f} | {_mem(r)} | {r['gflops_per_s']:.1f} "
+      f"| {100 * r['roofline']:.1f}% | {_ratios(r) or '-'} |"
+    )
+  return "\n".join(rows) + "\n"
+
+
+def plot(results: list[dict], path: pathlib.Path) -> None:
+  """Throughput against batch size (train, infer) and against SmoothGrad samples, log-log."""
+  panels = [("train", "batch"), ("infer", "batch"), ("smoothgrad", "num_samples")]
+  fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+  for ax, (kind, xkey) in zip(axes, panels, strict=True):
+    series = {}
+    for r in results:
+      if r["kind"] == kind and r.get("group", kind) == kind:
+        label = f"{r['name']} {'x'.join(map(str, r['shape']))}"
+        series.setdefault(label, []).append(r)
+    for label, rs in series.items():
+      rs = sorted(rs, key=lambda r: r[xkey])
+      x = [r[xkey] for r in rs]
+      y = [r["rate_median"] for r in rs]
+      err = [
+        [r["rate_median"] - r["rate_min"] for r in rs],
+        [r["rate_max"] - r["rate_median"] for r in rs],
+      ]
+      ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=label)
+    ax.set(xscale="log", yscale="log", xlabel=xkey, ylabel=UNITS[kind], title=kind)
+    ax.grid(True, which="both", alpha=0.3)
+    if series:
+      ax.legend(fontsize=6)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)

@@ -1,0 +1,68 @@
+"""Every conv_impl x pool_impl variant computes the same function as 'xla'/'window'."""
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from bugnist_jax.models import get_model
+from bugnist_jax.models.layers import CONV_IMPLS, ConvBlock
+
+POOL_IMPLS = ("reshape", "window")
+VARIANTS = [v for v in itertools.product(CONV_IMPLS, POOL_IMPLS) if v != ("xla", "window")]
+
+
+class Tiny2D(nnx.Module):
+  """Two 2D ConvBlocks (Cin=3 takes shift-add, Cin=4 im2col) and a mean: a scalar per sample."""
+
+  def __init__(self, conv_impl: str, pool_impl: str):
+    kw = dict(ndim=2, conv_impl=conv_impl, pool_impl=pool_impl, rngs=nnx.Rngs(0))
+    self.a = ConvBlock(3, 4, **kw)
+    self.b = ConvBlock(4, 6, **kw)
+
+  def __call__(self, x):
+    return jnp.mean(self.b(self.a(x)), axis=(1, 2))
+
+
+def _model(ndim: int, conv_impl: str, pool_impl: str) -> nnx.Module:
+  if ndim == 2:
+    return Tiny2D(conv_impl, pool_impl)
+  return get_model(
+    "bugcnn3d", input_shape=(32, 16, 16), channels=(4, 6, 8, 8), dense=8, num_classes=3,
+    conv_impl=conv_impl, pool_impl=pool_impl,
+  )  # fmt: skip
+
+
+@nnx.jit  # one compile per variant instead of one per eager op
+def _outputs(model: nnx.Module, x: jax.Array):
+  """Logits, d(loss)/d(input) and d(loss)/d(params) as flat arrays."""
+  w = jnp.linspace(-1.0, 1.0, model(x).size).reshape(model(x).shape)
+  loss = lambda m, v: jnp.sum(m(v) * w)
+  grad_x = jax.grad(loss, argnums=1)(model, x)
+  grads = jax.tree.leaves(nnx.grad(loss)(model, x))
+  return model(x), grad_x, grads
+
+
+# Odd sizes (10x9, 33x17x16) check that the reshape pool floors like 'VALID' windows.
+INPUTS = {2: (2, 10, 9, 3), 3: (2, 33, 17, 16, 1)}
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_variants_compute_the_same_function(ndim):
+  x = jax.random.normal(jax.random.key(ndim), INPUTS[ndim])
+  ref = _outputs(_model(ndim, "xla", "window"), x)
+  assert float(jnp.abs(ref[1]).max()) > 0  # gradients reach the input
+  for conv_impl, pool_impl in VARIANTS:
+    got = _outputs(_model(ndim, conv_impl, pool_impl), x)
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(ref), strict=True):
+      np.testing.assert_allclose(
+        np.asarray(a), np.asarray(b), rtol=2e-4, atol=1e-5, err_msg=f"{conv_impl}/{pool_impl}"
+      )
+
+
+def test_unknown_impl_names_the_valid_ones():
+  with pytest.raises(ValueError, match="matmul"):
+    ConvBlock(1, 2, ndim=3, conv_impl="fft", rngs=nnx.Rngs(0))
