@@ -24,7 +24,10 @@ def base() -> ml_collections.ConfigDict:
   c.data.remove_packing = False  # threshold + largest connected component (cotton removal)
   c.data.packing_threshold = 90  # uint8 intensity for remove_packing
   c.data.packing_min_size = 0  # voxels; smaller largest component -> blank volume
+  c.data.mask_from_threshold = False  # training: `mask` = largest component above the threshold
+  c.data.shuffle_labels = False  # training labels permuted (data randomisation sanity check)
   c.data.augment = True  # random flips and 90-degree rotations about the tube axis
+  c.data.classes = ()  # imagefolder: class folder names to use, in label order (empty: all)
   c.data.num_workers = 0  # grain worker processes (0: threads in the main process)
   c.data.prefetch = 4  # batches read ahead
   c.data.normalization_examples = 128  # training items used to fit mean and std
@@ -54,6 +57,7 @@ def base() -> ml_collections.ConfigDict:
   c.train.keep_checkpoints = 2  # latest N, plus the best by validation accuracy
   c.train.extra_loss = ""  # '' or a key of bugnist_jax.training.losses.EXTRA_LOSSES
   c.train.extra_loss_weight = 0.0
+  c.train.freeze = ()  # stage-name prefixes whose parameters stay fixed, e.g. ('conv', 'pool')
 
   c.eval = ml_collections.ConfigDict()
   c.eval.batch_size = 32

@@ -1,0 +1,119 @@
+"""Maximally activating patches: scan a data source, keep the top-k items, crop their fields.
+
+For a neuron of a spatial stage (a conv or pool channel) an item's score is the channel's
+maximum over positions, and the patch is the receptive field of that position. For a neuron of
+a dense stage or a logit (e.g. a class), whose field is the whole input, the patch is, as in the
+study, the region that contributes most: the receptive field of the last conv stage's position
+where Grad-CAM for that neuron peaks (Grad-CAM at the last conv stage, not upsampled). One patch
+per item: the top k are k different items.
+"""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from bugnist_jax import saliency
+from bugnist_jax.data import pipeline
+from bugnist_jax.inspection.features import conv_layers, stage_function
+from bugnist_jax.inspection.receptive_field import Field, receptive_fields
+from bugnist_jax.models.staged import StagedModel
+
+
+@dataclasses.dataclass(frozen=True)
+class Scan:
+  """Per-item scores of one neuron over a source, and where its patch lies."""
+
+  values: np.ndarray  # [N] float: the neuron's activation (max over positions)
+  positions: np.ndarray  # [N, ndim] int: position in `field_layer`'s map
+  labels: np.ndarray  # [N] int
+  field_layer: str  # the stage whose receptive field gives the patch
+  field: Field
+
+  def top(self, k: int, among: np.ndarray | None = None) -> np.ndarray:
+    """Indices (into the source) of the k highest values, optionally among a subset."""
+    idx = np.arange(len(self.values)) if among is None else np.asarray(among)
+    return idx[np.argsort(-self.values[idx], kind="stable")[:k]]
+
+  def box(self, i: int, input_shape) -> tuple[slice, ...]:
+    return self.field.box(self.positions[i], input_shape)
+
+
+def _scorer(model: StagedModel, normalize, layer: str, channel: int, field_layer: str):
+  """Jitted uint8 batch [B, *S, C] -> (values [B], flat positions [B]) for one neuron."""
+  spatial = layer == field_layer
+  if spatial:
+    f = stage_function(model, None, layer)
+
+    def score(images):
+      a = f(normalize(images))[..., channel]
+      flat = a.reshape(a.shape[0], -1)
+      return flat.max(-1), flat.argmax(-1)
+
+  else:
+    features = stage_function(model, None, field_layer)
+    to_layer = stage_function(model, field_layer, layer)
+
+    def head(a):
+      return to_layer(a).reshape(a.shape[0], -1)
+
+    def score(images):
+      x = normalize(images)
+      values = head(features(x))[:, channel]
+      targets = jnp.full((x.shape[0],), channel, jnp.int32)
+      cam = saliency.grad_cam(features, head, x, targets, upsample=False)
+      return values, cam.reshape(cam.shape[0], -1).argmax(-1)
+
+  return jax.jit(score)
+
+
+def scan_source(
+  model: StagedModel,
+  source,
+  normalize,
+  layer: str,
+  channel: int,
+  batch_size: int = 32,
+) -> Scan:
+  """Scores every item of `source` (records with uint8 `image`) for neuron (`layer`, `channel`)."""
+  images_shape = source[0]["image"].shape
+  fields = receptive_fields(model, images_shape[:-1])
+  if layer in fields:
+    field_layer = layer
+  else:
+    model._index(layer, 0)  # ValueError listing the valid layers
+    convs = [n for n in conv_layers(model) if n in fields]
+    if not convs:
+      raise ValueError(f"layer {layer!r}: the model has no conv stage to locate patches with")
+    field_layer = convs[-1]
+  field = fields[field_layer]
+  score = _scorer(model, normalize, layer, channel, field_layer)
+  values, positions, labels = [], [], []
+  for batch in pipeline.eval_batches(source, batch_size=batch_size):
+    v, p = jax.device_get(score(batch["image"]))
+    keep = batch["valid"]
+    values.append(v[keep])
+    positions.append(np.stack(np.unravel_index(p[keep], field.shape), axis=-1))
+    labels.append(batch["label"][keep])
+  return Scan(np.concatenate(values), np.concatenate(positions), np.concatenate(labels),
+              field_layer, field)  # fmt: skip
+
+
+def crop(image: np.ndarray, box: tuple[slice, ...]) -> np.ndarray:
+  """The patch of `image` [*S, C] inside `box`; 3D patches become their max projection over D
+  ([h, w, C]), so 2D and 3D patches can share one figure."""
+  patch = np.asarray(image)[box]
+  return patch.max(axis=0) if patch.ndim == 4 else patch
+
+
+def top_patches(model, source, normalize, layer, channel, k=5, among=None, batch_size=32):
+  """(patches, captions, indices) of the top-k items of `source` for (`layer`, `channel`)."""
+  scan = scan_source(model, source, normalize, layer, channel, batch_size)
+  idx = scan.top(k, among)
+  patches, captions = [], []
+  for i in idx:
+    image = source[int(i)]["image"]
+    patches.append(crop(image, scan.box(int(i), image.shape[:-1])))
+    captions.append(f"#{i} {scan.values[i]:.3g}")
+  return patches, captions, idx
