@@ -82,13 +82,15 @@ METHODS: dict[str, Method] = {
 }
 
 
-def default_cam_layer(model: StagedModel, x: jax.Array) -> str:
-  """The last stage whose output still has spatial axes (Grad-CAM's usual choice)."""
+def default_cam_layer(model: StagedModel, x: jax.Array, min_size: int = 3) -> str:
+  """The last stage with spatial output, as Grad-CAM usually takes; but not one so coarse
+  (fewer than `min_size` positions along some axis) that its map cannot localise anything."""
   _, outputs = jax.eval_shape(lambda x: model.forward(x), x)
-  spatial = [name for name, a in outputs.items() if len(a.shape) == x.ndim]
+  spatial = [(name, a.shape[1:-1]) for name, a in outputs.items() if len(a.shape) == x.ndim]
   if not spatial:
     raise ValueError("model has no stage with spatial output for a CAM")
-  return spatial[-1]
+  fine = [name for name, shape in spatial if min(shape) >= min_size]
+  return fine[-1] if fine else spatial[0][0]
 
 
 class Explainer:

@@ -9,7 +9,7 @@ import optax
 import pytest
 from flax import nnx
 
-from benchmarks import jax_cases, report, run
+from benchmarks import harness, jax_cases, report
 from benchmarks.measure import run_interleaved
 from benchmarks.roofline import measure_peaks, model_cost
 from bugnist_jax.models import get_model
@@ -35,12 +35,12 @@ def test_harness_produces_every_field_and_the_plot(tmp_path):
     jax_cases.train_runner(SHAPE, 2, conv_impl="xla", model_kw=TINY),
     jax_cases.smoothgrad_runner(SHAPE, 2, batch_size=2, conv_impl="xla", model_kw=TINY),
   ]
-  tc = run.torch_module()
+  tc = harness.torch_module()
   if tc is not None:
     runners.append(tc.train_runner(SHAPE, 2, model_kw=TINY))
   results = run_interleaved(runners, repeats=2)
   peaks = measure_peaks(matmul_size=128, copy_mb=4)
-  run.add_derived(results, peaks, TINY)
+  harness.add_derived(results, peaks, TINY)
   for r in results:
     assert r["rate_min"] <= r["rate_median"] <= r["rate_max"] and r["rate_min"] > 0
     assert len(r["times_s"]) == 2 and r["compile_s"] >= 0

@@ -12,9 +12,9 @@ import tifffile
 
 from bugnist_jax.data.bugnist import BugNISTSource, read_volume, scan_bugnist
 from bugnist_jax.data.classes import CLASS_CODES
+from bugnist_jax.data.kaggle_export import write_synthetic
 from bugnist_jax.data.synthetic3d import generate_example
 from bugnist_jax.errors import UserError
-from bugnist_jax.make_synthetic import write_synthetic
 
 SHAPE = (32, 16, 16)
 

@@ -82,7 +82,7 @@ def test_missing_data_root_is_one_line(tmp_path):
 
 
 def test_corrupt_tiff_in_real_layout_is_named(tmp_path):
-  from bugnist_jax.make_synthetic import write_synthetic
+  from bugnist_jax.data.kaggle_export import write_synthetic
 
   write_synthetic(tmp_path / "data", num_examples=24, shape=(32, 16, 16), seed=0,
                   shortcut_strength=0.5, masks=False)  # fmt: skip
@@ -98,7 +98,7 @@ def test_corrupt_tiff_in_real_layout_is_named(tmp_path):
 def test_real_layout_trains_end_to_end(tmp_path):
   from conftest import smoke_config
 
-  from bugnist_jax.make_synthetic import write_synthetic
+  from bugnist_jax.data.kaggle_export import write_synthetic
   from bugnist_jax.training.loop import train_and_evaluate
 
   write_synthetic(tmp_path / "data", num_examples=48, shape=(32, 16, 16), seed=1,

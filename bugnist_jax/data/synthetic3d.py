@@ -16,8 +16,9 @@ edges on the grid.
 
 Cotton and the shortcut. The cotton at each end has four parameters in [0, 1]: depth (how far it
 extends into the tube, 4%..19% of Z), density (fill fraction of fibres), brightness (fibre
-intensity, ~90..170 after blur, overlapping the bug's range) and thickness (share of thick
-fibres). Rule, with `s = shortcut_strength`: with probability `s` the four parameters are the
+intensity, fainter than the bug as cotton is in CT, so that the usual removal by threshold and
+largest connected component works) and thickness (share of thick fibres).
+Rule, with `s = shortcut_strength`: with probability `s` the four parameters are the
 class's signature `_COTTON_SIGNATURES[label]` (the 12 corners of a grid of 3 depths x 2 densities
 x 2 brightnesses; thickness follows density) plus uniform jitter of +-0.07; otherwise they are
 drawn uniformly from [0, 1]^4, independent of the class. So a classifier that reads only the
@@ -375,7 +376,9 @@ def _cotton(rng, params, shape) -> tuple[np.ndarray, np.ndarray]:
   mask = np.zeros(shape, bool)
   val = np.zeros(shape, np.float32)
   fill = 0.04 + 0.32 * dens_u
-  bright = 140 + 130 * bright_u  # before blur; ~90..170 after it
+  # Before blur. Fainter than the bug, as cotton is in CT, and densely packed thick fibres
+  # fainter still, so that a threshold and the largest component (the usual removal) work.
+  bright = (70 + 60 * bright_u) * (1 - 0.3 * dens_u * thick_u)
   cy, cx, rad = (ydim - 1) / 2, (xdim - 1) / 2, min(ydim, xdim) / 2
   for end in (0, 1):
     lo, hi = _COTTON_DEPTH  # each end jitters a little around the shared depth
@@ -462,7 +465,7 @@ def generate_example(
   parts = _Parts(rng)
   build(parts, params)
   occ, val = _rasterise(*_pose(parts, shape), shape)
-  signal = val * rng.uniform(150, 200)  # tissue intensity
+  signal = val * rng.uniform(170, 220)  # tissue intensity: denser than the cotton
   np.maximum(signal, cot_val, out=signal)
   np.maximum(signal, rng.uniform(20, 40), out=signal)  # background
   # Uniform noise is 4x cheaper to draw than normal; the blur below makes it near-Gaussian.

@@ -1,0 +1,277 @@
+"""Shortcut-learning study: does the model look at the bug or at the cotton packing?
+
+  python -m bugnist_jax.study.shortcut --workdir=runs/shortcut_study \
+      --config=configs/shortcut_study.py
+
+Trains one model per condition on the same synthetic volumes with a strong cotton shortcut,
+each in its own sub-workdir (resumable; `bugnist_jax.evaluate` / `explain` work on them):
+  raw             volumes with cotton;
+  cotton_removed  `data.remove_packing` (threshold + largest connected component);
+  right_reasons   volumes with cotton, plus Ross et al.'s penalty on input gradients outside
+                  the bug mask (`train.extra_loss='right_reasons'`).
+Then, per condition: test accuracy and confusion matrix (`evaluate_run`), and for each saliency
+method the shortcut score (share of attribution on the cotton vs the bug, from the ground-truth
+masks), localisation metrics against the bug mask (relevance mass and rank accuracy, pointing
+game, energy pointing game) overall and per class, and ROAD deletion / insertion AUCs on a
+subset. Writes DIR/shortcut_study.json, DIR/figures/*.png and DIR/report.html.
+"""
+
+import json
+import pathlib
+import time
+
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags
+from matplotlib.figure import Figure
+from ml_collections import config_flags
+
+from bugnist_jax import saliency, viz
+from bugnist_jax.attribution import Explainer, Options
+from bugnist_jax.errors import UserError, run_main
+from bugnist_jax.study.common import derived_config, explain_batched, load_run
+from bugnist_jax.study.report import HtmlReport
+from bugnist_jax.training.evaluation import evaluate_run
+from bugnist_jax.training.loop import say, train_and_evaluate
+
+# Condition -> config overrides on top of the study's base config.
+CONDITIONS = {
+  "raw": lambda c: {},
+  "cotton_removed": lambda c: {"data.remove_packing": True},
+  "right_reasons": lambda c: {
+    "train.extra_loss": "right_reasons",
+    "train.extra_loss_weight": float(c.study.right_reasons_weight),
+  },
+}
+# Localisation metrics against the bug mask: name -> fn(maps, bug) -> [B].
+LOCALISATION = {
+  "relevance_mass": saliency.relevance_mass_accuracy,
+  "rank_accuracy": saliency.relevance_rank_accuracy,
+  "pointing_game": saliency.pointing_game,
+  "energy_pointing_game": saliency.energy_pointing_game,
+}
+
+
+def condition_config(config, name: str):
+  """The training config of condition `name`."""
+  if name not in CONDITIONS:
+    raise UserError(f"config.study.conditions: unknown {name!r}; valid: {', '.join(CONDITIONS)}")
+  return derived_config(config, **CONDITIONS[name](config))
+
+
+def attribution_metrics(
+  maps: np.ndarray, bug: np.ndarray, cotton: np.ndarray, labels: np.ndarray, num_classes: int
+) -> dict[str, np.ndarray]:
+  """Per-sample scores `[B]` of maps `[B, *spatial]` against the bug and cotton masks.
+
+  `shortcut_score` is on_cotton / (on_cotton + on_bug) of |map|; `on_cotton` / `on_bug` are
+  shares of all |map|; `points_at_cotton` is the pointing game against the cotton.
+  """
+  m, b, c = jnp.asarray(maps), jnp.asarray(bug), jnp.asarray(cotton)
+  sc = saliency.shortcut_score(m, b, c)
+  out = {"shortcut_score": sc.ratio, "on_cotton": sc.on_shortcut, "on_bug": sc.on_object}
+  out |= {name: fn(m, b) for name, fn in LOCALISATION.items()}
+  out["points_at_cotton"] = saliency.pointing_game(m, c)
+  return {k: np.asarray(v) for k, v in out.items()}
+
+
+def summarise(scores: dict[str, np.ndarray], labels: np.ndarray, num_classes: int) -> dict:
+  """{metric: {'mean': float, 'per_class': [K] list}} (nan-skipping means)."""
+  return {
+    k: {
+      "mean": float(np.nanmean(v)) if np.isfinite(v).any() else float("nan"),
+      "per_class": np.asarray(
+        saliency.per_class_mean(jnp.asarray(v), jnp.asarray(labels), num_classes)
+      ).tolist(),
+    }
+    for k, v in scores.items()
+  }
+
+
+def faithfulness(explainer: Explainer, x, maps, targets, steps: int) -> dict[str, float]:
+  """Mean ROAD deletion (MoRF, lower is better) and insertion (higher is better) AUCs."""
+  args = (explainer.f, jnp.asarray(x), jnp.asarray(maps), jnp.asarray(targets))
+  _, deletion = saliency.deletion_curve(*args, num_steps=steps, baseline="road")
+  _, insertion = saliency.insertion_curve(*args, num_steps=steps, baseline="road")
+  return {"deletion_auc": float(np.mean(deletion)), "insertion_auc": float(np.mean(insertion))}
+
+
+def packing_quality(vols) -> dict[str, float]:
+  """How well the cotton removal worked on these volumes: shares of bug / cotton voxels kept."""
+  kept = vols.images[..., 0] > 0
+  bug, cot = vols.bug > 0, vols.cotton > 0
+  return {
+    "bug_voxels_kept": float((kept & bug).sum() / max(bug.sum(), 1)),
+    "cotton_voxels_kept": float((kept & cot).sum() / max(cot.sum(), 1)),
+    "volumes_without_bug": float(np.mean(~(kept & bug).any(axis=(1, 2, 3)))),
+  }
+
+
+def analyse_condition(config, run_dir: pathlib.Path) -> tuple[dict, dict]:
+  """Numbers of one trained condition, and the maps of the figure volumes {method: [n, ...]}."""
+  s = config.study
+  _, info, model, vols = load_run(run_dir, s.num_explain)
+  if vols.bug is None or vols.cotton is None:
+    raise UserError(f"{run_dir}: the shortcut study needs a synthetic3d source (bug/cotton masks)")
+  num_classes = len(info.class_names)
+  accuracy = evaluate_run(run_dir, ("test",))["test"]["accuracy"]
+  x = np.asarray(info.normalization(vols.images))
+  explainer = Explainer(model, s.cam_layer, x[: s.batch_size])
+  opts = Options(num_samples=s.smoothgrad_samples, steps=s.ig_steps, layer=s.cam_layer,
+                 seed=s.seed)  # fmt: skip
+  result = {"accuracy": accuracy, "methods": {}}
+  if config.data.remove_packing:
+    result["packing_removal"] = packing_quality(vols)
+  figure_maps = {}
+  nf = s.num_faithfulness
+  for method in s.methods:
+    t = time.perf_counter()
+    maps = explain_batched(explainer, method, x, vols.labels, opts, s.batch_size)
+    scores = attribution_metrics(maps, vols.bug, vols.cotton, vols.labels, num_classes)
+    entry = summarise(scores, vols.labels, num_classes)
+    if nf > 0:
+      entry["faithfulness"] = faithfulness(explainer, x[:nf], maps[:nf], vols.labels[:nf],
+                                           s.faithfulness_steps)  # fmt: skip
+    result["methods"][method] = entry
+    figure_maps[method] = maps[: s.num_figure]
+    say(f"  {method}: shortcut score {entry['shortcut_score']['mean']:.3f}, pointing game "
+        f"{entry['pointing_game']['mean']:.3f} ({time.perf_counter() - t:.1f}s)")  # fmt: skip
+  shown = {"maps": figure_maps, "raw": vols.raw[: s.num_figure]}
+  shown |= {"labels": vols.labels[: s.num_figure], "class_names": info.class_names}
+  return result, shown
+
+
+def plot_bars(results: dict, metrics: list[str], path: pathlib.Path) -> Figure:
+  """Grouped bars: one panel per metric, groups = methods, bars = conditions."""
+  conditions = list(results)
+  methods = list(next(iter(results.values()))["methods"])
+  fig = Figure(figsize=(4.2 * len(metrics), 3.6), layout="constrained")
+  axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+  width = 0.8 / len(conditions)
+  for ax, metric in zip(axes, metrics, strict=True):
+    for i, cond in enumerate(conditions):
+      vals = [results[cond]["methods"][m][metric]["mean"] for m in methods]
+      ax.bar(np.arange(len(methods)) + (i - (len(conditions) - 1) / 2) * width, vals, width,
+             label=cond)  # fmt: skip
+    ax.set_xticks(np.arange(len(methods)), [m.replace("_", "\n") for m in methods], fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_title(metric.replace("_", " "))
+    ax.grid(True, axis="y", alpha=0.3)
+  axes[0].legend(fontsize=8)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  fig.savefig(path, dpi=110)
+  return fig
+
+
+def _summary_rows(results: dict) -> list[dict]:
+  rows = []
+  for cond, r in results.items():
+    for method, e in r["methods"].items():
+      row = {"model": cond, "accuracy": r["accuracy"], "method": method}
+      row |= {k: v["mean"] for k, v in e.items() if k != "faithfulness"}
+      row |= e.get("faithfulness", {})
+      rows.append(row)
+  return rows
+
+
+def _per_class_rows(results: dict, method: str, metric: str, class_names) -> list[dict]:
+  return [
+    {"class": name, **{c: r["methods"][method][metric]["per_class"][k] for c, r in results.items()}}
+    for k, name in enumerate(class_names)
+  ]
+
+
+def _conclusion(results: dict, method: str) -> str:
+  parts = [
+    f"{c}: accuracy {r['accuracy']:.3f}, shortcut score "
+    f"{r['methods'][method]['shortcut_score']['mean']:.3f}, pointing game "
+    f"{r['methods'][method]['pointing_game']['mean']:.3f}"
+    for c, r in results.items()
+  ]
+  return f"With {method}: " + "; ".join(parts) + "."
+
+
+def write_report(config, workdir: pathlib.Path, results: dict, figures: dict, wall_s: float):
+  """DIR/report.html: summary, bars, per-class tables, map grids, confusion matrices, config."""
+  method0 = config.study.methods[0]
+  rep = HtmlReport(workdir / "report.html", "Shortcut-learning study")
+  rep.paragraph(
+    f"Synthetic BugNIST-like volumes {tuple(config.data.shape)}, shortcut strength "
+    f"{config.data.shortcut_strength}, {config.data.num_examples} examples; models: "
+    f"{', '.join(results)}; study wall time {wall_s / 60:.1f} min. Targets are the true classes; "
+    "shortcut score = attribution on cotton / (on cotton + on bug), 1 = cotton only."
+  )
+  rep.paragraph(_conclusion(results, method0))
+  rep.section("Summary (test volumes)")
+  rep.table(_summary_rows(results))
+  rep.image(figures["bars"], "Shortcut score and pointing game per model and method")
+  for cond, r in results.items():
+    if "packing_removal" in r:
+      rep.section(f"Cotton removal quality ({cond})")
+      rep.table([r["packing_removal"]])
+  for metric in ("shortcut_score", "pointing_game"):
+    rep.section(f"Per class: {metric.replace('_', ' ')} ({method0})")
+    rep.table(_per_class_rows(results, method0, metric, figures["class_names"]))
+  rep.section("Maps", "Rows: test volumes (shown with cotton); columns: models. MIPs of |map|.")
+  for method, path in figures["maps"].items():
+    rep.image(path, method)
+  rep.section("Confusion matrices (test)")
+  for cond in results:
+    rep.image(workdir / cond / "eval" / "confusion_test.png", cond)
+  rep.pre(config.to_json_best_effort(indent=2), "Config")
+  return rep.write()
+
+
+def run_study(config, workdir: str | pathlib.Path) -> dict:
+  """Trains (or resumes) every condition, analyses them, writes figures, JSON and report."""
+  workdir = pathlib.Path(workdir)
+  workdir.mkdir(parents=True, exist_ok=True)
+  start = time.perf_counter()
+  results, shown = {}, {}
+  for name in config.study.conditions:
+    cfg = condition_config(config, name)
+    say(f"== {name}: training in {workdir / name}")
+    train_and_evaluate(cfg, workdir / name)
+    results[name], shown[name] = analyse_condition(cfg, workdir / name)
+  fig_dir = workdir / "figures"
+  first = shown[config.study.conditions[0]]
+  names = first["class_names"]
+  figures = {"bars": fig_dir / "shortcut_bars.png", "maps": {}, "class_names": names}
+  plot_bars(results, ["shortcut_score", "pointing_game"], figures["bars"])
+  row_labels = [f"{names[y]}" for y in first["labels"]]
+  for method in config.study.methods:
+    path = fig_dir / f"maps_{method}.png"
+    grid = [[shown[c]["maps"][method][i] for c in results] for i in range(len(first["raw"]))]
+    viz.plot_map_grid(list(first["raw"]), grid, list(results), path, title=method,
+                      row_labels=row_labels)  # fmt: skip
+    figures["maps"][method] = path
+  wall = time.perf_counter() - start
+  out = {"wall_s": wall, "class_names": list(names), "results": results}
+  (workdir / "shortcut_study.json").write_text(json.dumps(out, indent=2, allow_nan=True))
+  path = write_report(config, workdir, results, figures, wall)
+  say(f"wrote {path} ({wall / 60:.1f} min)")
+  return out
+
+
+def _define_flags() -> None:
+  # Defined here, not at import, so tests can import both studies; --workdir may exist already.
+  if "workdir" not in flags.FLAGS:
+    flags.DEFINE_string("workdir", None, "Folder for the study (one sub-folder per model).")
+  config_flags.DEFINE_config_file("config", "configs/shortcut_study.py", "Study config file.",
+                                  lock_config=True)  # fmt: skip
+  flags.mark_flag_as_required("workdir")
+
+
+@run_main
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  f = flags.FLAGS
+  if "study" not in f.config:
+    raise UserError("--config: needs a `study` section (see configs/shortcut_study.py)")
+  run_study(f.config, f.workdir)
+
+
+if __name__ == "__main__":
+  _define_flags()
+  app.run(main)
