@@ -62,3 +62,15 @@ def base() -> ml_collections.ConfigDict:
   c.eval = ml_collections.ConfigDict()
   c.eval.batch_size = 32
   return c
+
+
+def with_overrides(config: ml_collections.ConfigDict, **dotted) -> ml_collections.ConfigDict:
+  """A copy of `config` with dotted-key overrides, e.g. `**{'data.remove_packing': True}`."""
+  c = config.copy_and_resolve_references()
+  for key, value in dotted.items():
+    node = c
+    *parents, leaf = key.split(".")
+    for p in parents:
+      node = node[p]
+    node[leaf] = value
+  return c

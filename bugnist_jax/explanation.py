@@ -4,7 +4,6 @@ The library behind `python -m bugnist_jax.explain`.
 """
 
 import dataclasses
-import pathlib
 
 import jax
 import jax.numpy as jnp
@@ -12,9 +11,8 @@ import numpy as np
 
 from bugnist_jax import viz
 from bugnist_jax.attribution import METHODS, Explainer, Options, display_map
-from bugnist_jax.data import datasets
 from bugnist_jax.errors import UserError
-from bugnist_jax.training.experiment import load_trained_model
+from bugnist_jax.training.experiment import open_run
 from bugnist_jax.training.loop import packing_transform
 
 
@@ -46,14 +44,9 @@ def explain_run(
   unknown = [m for m in methods if m not in METHODS]
   if unknown:
     raise UserError(f"--method: unknown {unknown[0]!r}; valid: {', '.join(METHODS)}")
-  workdir = pathlib.Path(workdir)
-  config, info, model, step = load_trained_model(workdir, step)
-  if data_root:
-    config.data.root = data_root
-  data = datasets.build(config.data, workdir)
-  if split not in data.splits:
-    raise UserError(f"--split: unknown {split!r}; valid: {', '.join(data.splits)}")
-  source = data.splits[split]
+  run = open_run(workdir, step, data_root)
+  config, info, model, workdir = run.config, run.info, run.model, run.workdir
+  source = run.split(split)
   picked = _pick_items(len(source), indices, num_random, options.seed)
   packing = packing_transform(config.data)
   records = [source[int(i)] for i in picked]

@@ -13,14 +13,9 @@ def smoke_config(**overrides):
   """configs/synthetic3d.py:smoke with dotted overrides, e.g. {'train.num_epochs': 1}."""
   import synthetic3d
 
-  config = synthetic3d.get_config("smoke")
-  for dotted, value in overrides.items():
-    node = config
-    *parents, leaf = dotted.split(".")
-    for p in parents:
-      node = node[p]
-    node[leaf] = value
-  return config
+  from bugnist_jax.config_defaults import with_overrides
+
+  return with_overrides(synthetic3d.get_config("smoke"), **overrides)
 
 
 @pytest.fixture(scope="session")

@@ -6,12 +6,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from bugnist_jax import saliency, viz
-from bugnist_jax.data import datasets
 from bugnist_jax.errors import UserError
 from bugnist_jax.inspection.features import conv_layers, save_feature_maps
 from bugnist_jax.inspection.patches import top_patches
 from bugnist_jax.models.adapters import as_function, split_at
-from bugnist_jax.training.experiment import load_trained_model
+from bugnist_jax.training.experiment import open_run
 
 
 def _first_of_each_class(labels: np.ndarray, num_classes: int) -> list[int]:
@@ -21,14 +20,9 @@ def _first_of_each_class(labels: np.ndarray, num_classes: int) -> list[int]:
 def look_inside(workdir, layer=None, channel=0, top_k=6, split="validation", step=None,
                 data_root=None) -> list[pathlib.Path]:  # fmt: skip
   """Writes the figures listed in `bugnist_jax.look_inside` to workdir/inside/; returns paths."""
-  workdir = pathlib.Path(workdir)
-  config, info, model, step = load_trained_model(workdir, step)
-  if data_root:
-    config.data.root = data_root
-  data = datasets.build(config.data, workdir)
-  if split not in data.splits:
-    raise UserError(f"--split: unknown {split!r}; valid: {', '.join(data.splits)}")
-  source, norm, names = data.splits[split], info.normalization, info.class_names
+  run = open_run(workdir, step, data_root)
+  info, model, step, workdir = run.info, run.model, run.step, run.workdir
+  source, norm, names = run.split(split), info.normalization, info.class_names
   convs = conv_layers(model)
   layer = layer or convs[-1]
   if layer not in model.layer_names:

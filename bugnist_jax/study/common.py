@@ -3,7 +3,6 @@
 import dataclasses
 import pathlib
 
-import ml_collections
 import numpy as np
 
 from bugnist_jax.attribution import Explainer, Options, display_map
@@ -67,15 +66,3 @@ def explain_batched(
       tb = np.concatenate([tb, np.repeat(tb[-1:], batch - n, 0)])
     out.append(display_map(method, explainer(method, xb, tb, opts))[:n])
   return np.concatenate(out)
-
-
-def derived_config(config: ml_collections.ConfigDict, **overrides) -> ml_collections.ConfigDict:
-  """A copy of `config` with dotted-key overrides, e.g. `**{'data.remove_packing': True}`."""
-  c = config.copy_and_resolve_references()
-  for key, value in overrides.items():
-    node = c
-    *parents, leaf = key.split(".")
-    for p in parents:
-      node = node[p]
-    node[leaf] = value
-  return c

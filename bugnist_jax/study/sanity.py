@@ -26,9 +26,10 @@ from ml_collections import config_flags
 
 from bugnist_jax import saliency, viz
 from bugnist_jax.attribution import METHODS, Options
+from bugnist_jax.config_defaults import with_overrides
 from bugnist_jax.errors import UserError, run_main
 from bugnist_jax.models.adapters import eval_view
-from bugnist_jax.study.common import derived_config, load_run
+from bugnist_jax.study.common import load_run
 from bugnist_jax.study.report import HtmlReport
 from bugnist_jax.training.evaluation import evaluate_run
 from bugnist_jax.training.loop import say, train_and_evaluate
@@ -165,7 +166,7 @@ def run_sanity(config, workdir: str | pathlib.Path, run_dir: str | pathlib.Path)
 def data_randomization(config, run_config, workdir, original: dict, vols, opts) -> dict:
   """Trains the run's config on permuted labels and compares its maps with `original`."""
   s = config.study
-  cfg = derived_config(run_config, **{"data.shuffle_labels": True,
+  cfg = with_overrides(run_config, **{"data.shuffle_labels": True,
                                       "train.num_epochs": int(s.random_label_epochs)})  # fmt: skip
   shuffled_dir = workdir / "shuffled_labels"
   say(f"== training on permuted labels in {shuffled_dir}")

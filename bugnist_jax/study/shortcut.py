@@ -28,8 +28,9 @@ from ml_collections import config_flags
 
 from bugnist_jax import saliency, viz
 from bugnist_jax.attribution import Explainer, Options
+from bugnist_jax.config_defaults import with_overrides
 from bugnist_jax.errors import UserError, run_main
-from bugnist_jax.study.common import derived_config, explain_batched, load_run
+from bugnist_jax.study.common import explain_batched, load_run
 from bugnist_jax.study.report import HtmlReport
 from bugnist_jax.training.evaluation import evaluate_run
 from bugnist_jax.training.loop import say, train_and_evaluate
@@ -56,7 +57,7 @@ def condition_config(config, name: str):
   """The training config of condition `name`."""
   if name not in CONDITIONS:
     raise UserError(f"config.study.conditions: unknown {name!r}; valid: {', '.join(CONDITIONS)}")
-  return derived_config(config, **CONDITIONS[name](config))
+  return with_overrides(config, **CONDITIONS[name](config))
 
 
 def attribution_metrics(

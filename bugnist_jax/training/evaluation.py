@@ -8,10 +8,8 @@ import numpy as np
 from flax import nnx
 
 from bugnist_jax import viz
-from bugnist_jax.data import datasets
-from bugnist_jax.errors import UserError
 from bugnist_jax.training import sharding
-from bugnist_jax.training.experiment import load_trained_model
+from bugnist_jax.training.experiment import open_run
 from bugnist_jax.training.loop import evaluate, packing_transform
 from bugnist_jax.training.steps import make_eval_step
 
@@ -53,14 +51,9 @@ def write_report(out_dir: pathlib.Path, split: str, cm: np.ndarray, class_names)
 
 def evaluate_run(workdir, splits=("test",), step=None, data_root=None) -> dict[str, dict]:
   """Evaluates the run in `workdir` on `splits`; returns {split: report}."""
-  workdir = pathlib.Path(workdir)
-  config, info, model, step = load_trained_model(workdir, step)
-  if data_root:
-    config.data.root = data_root
-  data = datasets.build(config.data, workdir)
-  unknown = [s for s in splits if s not in data.splits]
-  if unknown:
-    raise UserError(f"--splits: unknown {unknown}; valid: {', '.join(data.splits)}")
+  run = open_run(workdir, step, data_root)
+  config, info, model, step, workdir = run.config, run.info, run.model, run.step, run.workdir
+  sources = {name: run.split(name, "--splits") for name in splits}
   mesh = sharding.data_mesh()
   graphdef, state = nnx.split((model, None))
   eval_step = make_eval_step(graphdef, info.normalization)
@@ -68,7 +61,7 @@ def evaluate_run(workdir, splits=("test",), step=None, data_root=None) -> dict[s
   out_dir = workdir / "eval"
   reports = {}
   for split in splits:
-    res = evaluate(eval_step, state, data.splits[split], mesh, config.eval.batch_size,
+    res = evaluate(eval_step, state, sources[split], mesh, config.eval.batch_size,
                    packing_transform(config.data))  # fmt: skip
     cm = confusion_matrix(res["labels"], res["logits"].argmax(-1), len(info.class_names))
     report = write_report(out_dir, split, cm, info.class_names)

@@ -68,6 +68,38 @@ def load_config(workdir: pathlib.Path) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(json.loads(path.read_text()))
 
 
+@dataclasses.dataclass(frozen=True)
+class TrainedRun:
+  """A finished (or paused) training run: its config, data, and the model of one checkpoint."""
+
+  workdir: pathlib.Path
+  config: ml_collections.ConfigDict
+  info: DataInfo
+  model: StagedModel
+  step: int
+  data: object  # bugnist_jax.data.datasets.Dataset, with the run's own split
+
+  def split(self, name: str, flag: str = "--split"):
+    """The source of split `name`; a UserError naming `flag` if there is no such split."""
+    if name not in self.data.splits:
+      raise UserError(f"{flag}: unknown {name!r}; valid: {', '.join(self.data.splits)}")
+    return self.data.splits[name]
+
+
+def open_run(workdir, step: int | None = None, data_root: str | None = None) -> TrainedRun:
+  """Loads the run in `workdir`: best (or `step`) checkpoint and the data split it used.
+
+  `data_root` replaces config.data.root, for data that moved since training.
+  """
+  from bugnist_jax.data import datasets  # data -> training; imported here to keep this light
+
+  workdir = pathlib.Path(workdir)
+  config, info, model, step = load_trained_model(workdir, step)
+  if data_root:
+    config.data.root = data_root
+  return TrainedRun(workdir, config, info, model, step, datasets.build(config.data, workdir))
+
+
 def load_trained_model(workdir: str | pathlib.Path, step: int | None = None):
   """(config, data info, model, step) of the best (or given) checkpoint of a run."""
   workdir = pathlib.Path(workdir)
