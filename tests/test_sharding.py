@@ -1,4 +1,5 @@
-"""Data parallelism: the same steps on 4 simulated CPU devices and on 1 give the same model."""
+"""Data parallelism: the same steps on 4 simulated CPU devices and on 1 give the same model;
+saliency maps of a sharded batch stay sharded."""
 
 import os
 import pathlib
@@ -35,6 +36,21 @@ one, four = results
 for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(four)):
   np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)
 print("MATCH")
+
+# Saliency on a batch sharded over the devices: maps come back sharded the same way.
+from bugnist_jax import saliency
+from bugnist_jax.models.adapters import as_function
+
+mesh = sharding.data_mesh()
+f = as_function(nnx.merge(graphdef, state)[0])
+x = sharding.shard_batch({"x": np.random.default_rng(1).normal(size=(4, 32, 16, 16, 1))
+                          .astype(np.float32)}, mesh)["x"]
+for maps in (saliency.vanilla_gradient(f, x),
+             saliency.smoothgrad(f, x, key=jax.random.key(0), num_samples=4, batch_size=2)):
+  assert maps.shape == x.shape
+  assert len(maps.sharding.device_set) == 4, maps.sharding
+  assert maps.sharding.is_equivalent_to(x.sharding, x.ndim), maps.sharding
+print("SHARDED")
 """
 
 
@@ -46,3 +62,4 @@ def test_four_simulated_devices_match_one(tmp_path):
                        text=True, timeout=600)  # fmt: skip
   assert out.returncode == 0, out.stderr[-3000:]
   assert "MATCH" in out.stdout
+  assert "SHARDED" in out.stdout

@@ -44,15 +44,16 @@ def test_train_and_eval_steps_compile_once():
 def test_short_run_learns_well_above_chance(tmp_path):
   # strength 1: the cotton gives the class away, so a tiny model learns fast
   config = smoke_config(**{
-    "data.shortcut_strength": 1.0, "data.num_examples": 240, "train.num_epochs": 3,
+    "data.shortcut_strength": 1.0, "data.num_examples": 240, "train.num_epochs": 6,
     "model.channels": (8, 16, 16, 16), "model.dense": 32, "train.batch_size": 12,
     "train.learning_rate": 3e-3,
   })  # fmt: skip
   final = train_and_evaluate(config, tmp_path)
-  assert final["val_accuracy"] >= 0.25  # chance is 1/12
+  # chance is 1/12; P(>= 8 of 36 right by chance) < 0.5%
+  assert final["val_accuracy"] >= 0.2
   log = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
   train = [r for r in log if r["split"] == "train"]
-  assert train[-1]["loss"] < train[0]["loss"]
+  assert train[-1]["loss"] < 0.9 * train[0]["loss"]
   assert all(r["volumes_per_s"] > 0 for r in train)
   assert (tmp_path / "split.csv").exists() and (tmp_path / "data.json").exists()
 

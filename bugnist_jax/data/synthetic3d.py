@@ -378,7 +378,7 @@ def _cotton(rng, params, shape) -> tuple[np.ndarray, np.ndarray]:
   fill = 0.04 + 0.32 * dens_u
   # Before blur. Fainter than the bug, as cotton is in CT, and densely packed thick fibres
   # fainter still, so that a threshold and the largest component (the usual removal) work.
-  bright = (70 + 60 * bright_u) * (1 - 0.3 * dens_u * thick_u)
+  bright = (90 + 60 * bright_u) * (1 - 0.4 * dens_u * thick_u)
   cy, cx, rad = (ydim - 1) / 2, (xdim - 1) / 2, min(ydim, xdim) / 2
   for end in (0, 1):
     lo, hi = _COTTON_DEPTH  # each end jitters a little around the shared depth

@@ -1,5 +1,6 @@
 """train_and_evaluate(config, workdir): the whole training run, resumable from checkpoints."""
 
+import contextlib
 import json
 import pathlib
 import sys
@@ -135,7 +136,9 @@ def train_and_evaluate(config, workdir: str | pathlib.Path) -> dict:
     )
   )  # fmt: skip
   log = MetricsLog(workdir / "metrics.jsonl")
-  with checkpoint.manager(workdir / "checkpoints", keep=cfg.keep_checkpoints) as mngr:
+  ckpt_dir = workdir / "checkpoints"
+  # Closing the iterator stops grain's worker processes and frees their shared memory.
+  with contextlib.closing(train_iter), checkpoint.manager(ckpt_dir, cfg.keep_checkpoints) as mngr:
     step = mngr.latest_step() or 0
     if step:
       state, _ = checkpoint.restore(mngr, step, state, train_iter)
