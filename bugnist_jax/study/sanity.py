@@ -27,7 +27,7 @@ from ml_collections import config_flags
 from bugnist_jax import saliency, viz
 from bugnist_jax.attribution import METHODS, Options
 from bugnist_jax.config_defaults import with_overrides
-from bugnist_jax.errors import UserError, run_main
+from bugnist_jax.errors import UserError, parse_flags, run_main
 from bugnist_jax.models.adapters import eval_view
 from bugnist_jax.study.common import load_run
 from bugnist_jax.study.report import HtmlReport
@@ -184,13 +184,12 @@ def data_randomization(config, run_config, workdir, original: dict, vols, opts) 
 
 
 def _define_flags() -> None:
-  # Defined here, not at import, so tests can import both studies; --workdir may exist already.
-  if "workdir" not in flags.FLAGS:
-    flags.DEFINE_string("workdir", None, "Folder for the sanity study.")
+  # Defined here, not at import, so tests can import both studies (they share flag names).
+  flags.DEFINE_string("workdir", None, "Folder for the sanity study.")
   flags.DEFINE_string("run", None, "Workdir of the trained run to check.")
-  config_flags.DEFINE_config_file("config", "configs/shortcut_study.py", "Study config file.",
+  config_flags.DEFINE_config_file("config", None, "Study config (configs/shortcut_study.py).",
                                   lock_config=True)  # fmt: skip
-  flags.mark_flags_as_required(["workdir", "run"])
+  flags.mark_flags_as_required(["workdir", "run", "config"])
 
 
 @run_main
@@ -205,4 +204,4 @@ def main(argv):
 
 if __name__ == "__main__":
   _define_flags()
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

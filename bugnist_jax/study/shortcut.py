@@ -29,7 +29,7 @@ from ml_collections import config_flags
 from bugnist_jax import saliency, viz
 from bugnist_jax.attribution import Explainer, Options
 from bugnist_jax.config_defaults import with_overrides
-from bugnist_jax.errors import UserError, run_main
+from bugnist_jax.errors import UserError, parse_flags, run_main
 from bugnist_jax.study.common import explain_batched, load_run
 from bugnist_jax.study.report import HtmlReport
 from bugnist_jax.training.evaluation import evaluate_run
@@ -255,12 +255,11 @@ def run_study(config, workdir: str | pathlib.Path) -> dict:
 
 
 def _define_flags() -> None:
-  # Defined here, not at import, so tests can import both studies; --workdir may exist already.
-  if "workdir" not in flags.FLAGS:
-    flags.DEFINE_string("workdir", None, "Folder for the study (one sub-folder per model).")
-  config_flags.DEFINE_config_file("config", "configs/shortcut_study.py", "Study config file.",
+  # Defined here, not at import, so tests can import both studies (they share flag names).
+  flags.DEFINE_string("workdir", None, "Folder for the study (one sub-folder per model).")
+  config_flags.DEFINE_config_file("config", None, "Study config (configs/shortcut_study.py).",
                                   lock_config=True)  # fmt: skip
-  flags.mark_flag_as_required("workdir")
+  flags.mark_flags_as_required(["workdir", "config"])
 
 
 @run_main
@@ -275,4 +274,4 @@ def main(argv):
 
 if __name__ == "__main__":
   _define_flags()
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)
