@@ -83,8 +83,7 @@ def train_runner(
 
   def build():
     model = _model(shape, model_kw, conv_impl, pool_impl, dtype)
-    optimizer = nnx.Optimizer(model, optax.adam(1e-3), wrt=nnx.Param)
-    graphdef, state = nnx.split((model, optimizer))
+    graphdef, state = nnx.split((model, nnx.Optimizer(model, optax.adam(1e-3), wrt=nnx.Param)))
     images, labels = _data(shape, batch)
     data = {"image": jnp.asarray(images), "label": jnp.asarray(labels)}
     compiled, seconds, info = _compile_info(make_train_step(graphdef, NORMALIZE), state, data)
@@ -107,9 +106,8 @@ def infer_runner(
   """One inference batch per call (make_eval_step)."""
 
   def build():
-    model = _model(shape, model_kw, conv_impl, pool_impl, dtype)
-    optimizer = nnx.Optimizer(model, optax.adam(1e-3), wrt=nnx.Param)
-    graphdef, state = nnx.split((model, optimizer))
+    # make_eval_step takes a (model, optimizer) pair; inference needs no optimizer state.
+    graphdef, state = nnx.split((_model(shape, model_kw, conv_impl, pool_impl, dtype), None))
     images, labels = _data(shape, batch)
     data = {"image": images, "label": labels, "valid": np.ones(batch, bool)}
     data = jax.tree.map(jnp.asarray, data)
