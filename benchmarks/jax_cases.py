@@ -18,11 +18,13 @@ from benchmarks.measure import Runner
 from bugnist_jax.data.transforms import Normalization
 from bugnist_jax.models import get_model
 from bugnist_jax.models.adapters import as_function, eval_view
+from bugnist_jax.models.planes import compiler_options
 from bugnist_jax.saliency import smoothgrad
 from bugnist_jax.training.device_data import make_epoch_fn
 from bugnist_jax.training.steps import make_eval_step, make_train_step
 
 NORMALIZE = Normalization(mean=0.1, std=0.2)
+OPTS = {"compiler_options": compiler_options()}  # as the training steps compile
 SIGMA = 0.15
 
 
@@ -137,7 +139,7 @@ def smoothgrad_runner(
     key = jax.random.key(0)
     if weights == "consts":
       f = as_function(model)
-      jitted = jax.jit(lambda x, key: smoothgrad(f, x, key=key, **kw))
+      jitted = jax.jit(lambda x, key: smoothgrad(f, x, key=key, **kw), **OPTS)
       args = (x, key)
     else:
       graphdef, state = nnx.split(eval_view(model))
@@ -145,7 +147,7 @@ def smoothgrad_runner(
       def sg(state, x, key):
         return smoothgrad(lambda v: nnx.merge(graphdef, state)(v), x, key=key, **kw)
 
-      jitted, args = jax.jit(sg), (state, x, key)
+      jitted, args = jax.jit(sg, **OPTS), (state, x, key)
     compiled, seconds, info = _compile_info(jitted, *args)
     return lambda: jax.block_until_ready(compiled(*args)), seconds, info
 

@@ -10,13 +10,16 @@ from flax import nnx
 
 from bugnist_jax.models import get_model
 from bugnist_jax.models.layers import CONV_IMPLS, ConvBlock
-
-POOL_IMPLS = ("reshape", "window")
+from bugnist_jax.models.pooling import POOL_IMPLS
 VARIANTS = [v for v in itertools.product(CONV_IMPLS, POOL_IMPLS) if v != ("xla", "window")]
 
 
 class Tiny2D(nnx.Module):
-  """Two 2D ConvBlocks (Cin=3 takes shift-add, Cin=4 im2col) and a mean: a scalar per sample."""
+  """Two 2D ConvBlocks and a mean: a scalar per sample.
+
+  Cin=3 takes the shift-add paths of 'matmul' and 'planes', Cin=4 im2col and 2D convolutions;
+  the input gradient of the first (Cout=3) takes 'planes' col2im.
+  """
 
   def __init__(self, conv_impl: str, pool_impl: str):
     kw = dict(ndim=2, conv_impl=conv_impl, pool_impl=pool_impl, rngs=nnx.Rngs(0))

@@ -5,36 +5,24 @@ import jax.numpy as jnp
 from flax import nnx
 from jax import lax
 
+from bugnist_jax.models import planes
 from bugnist_jax.models.conv import matmul_conv_general_dilated
+from bugnist_jax.models.pooling import POOL_IMPLS, relu_max_pool
 
-CONV_IMPLS = {"xla": lax.conv_general_dilated, "matmul": matmul_conv_general_dilated}
-
-
-def max_pool(x: jax.Array, window: int = 2, impl: str = "reshape") -> jax.Array:
-  """Non-overlapping max pooling over all spatial axes of x [B, *spatial, C] ('VALID', floor).
-
-  impl='reshape' writes the pool as a reshape and a max. Its gradient is an elementwise mask,
-  far cheaper on CPU than the select-and-scatter that impl='window' (lax.reduce_window)
-  differentiates into. Both compute the same function.
-  """
-  spatial = x.shape[1:-1]
-  if impl == "window":
-    dims = (window,) * len(spatial)
-    return nnx.max_pool(x, window_shape=dims, strides=dims, padding="VALID")
-  if impl != "reshape":
-    raise ValueError(f"unknown pool impl {impl!r}; valid: reshape, window")
-  out = [s // window for s in spatial]
-  x = x[(slice(None), *(slice(0, o * window) for o in out), slice(None))]
-  split = [d for o in out for d in (o, window)]
-  x = x.reshape(x.shape[0], *split, x.shape[-1])
-  return jnp.max(x, axis=tuple(2 + 2 * i for i in range(len(spatial))))
+CONV_IMPLS = {
+  "xla": lax.conv_general_dilated,
+  "matmul": matmul_conv_general_dilated,
+  "planes": planes.conv_general_dilated,
+}
 
 
 class ConvBlock(nnx.Module):
   """Conv (k, 'SAME') -> optional BatchNorm -> ReLU -> optional max pool, on [B, *spatial, C].
 
-  conv_impl 'xla' is lax.conv_general_dilated (best on GPU/TPU); 'matmul' rewrites the
-  convolution as matmuls (`conv.py`), ~2x faster on CPU. Same parameters either way.
+  conv_impl: 'xla' is lax.conv_general_dilated (best on GPU/TPU); 'planes' (`planes.py`, the
+  CPU fast path) and 'matmul' (`conv.py`) compute it with 2D convolutions and matmuls. pool_impl
+  (`pooling.py`): 'argmax' fuses ReLU and pool with a cheap gradient. Same parameters and
+  function either way.
   """
 
   def __init__(
@@ -54,6 +42,8 @@ class ConvBlock(nnx.Module):
   ):
     if conv_impl not in CONV_IMPLS:
       raise ValueError(f"unknown conv impl {conv_impl!r}; valid: {', '.join(CONV_IMPLS)}")
+    if pool_impl not in POOL_IMPLS:
+      raise ValueError(f"unknown pool impl {pool_impl!r}; valid: {', '.join(POOL_IMPLS)}")
     self.conv = nnx.Conv(
       in_features,
       out_features,
@@ -73,15 +63,20 @@ class ConvBlock(nnx.Module):
     )
     self.pool = pool
     self.pool_impl = pool_impl
+    # The argmax pool adds the bias itself: its gradient there sums 8x fewer numbers than XLA's
+    # (which, on CPU, was the slowest op of a train step). Same parameters, same function.
+    self.bias_in_pool = self.conv.use_bias and bool(pool) and pool_impl == "argmax"
+    if self.bias_in_pool:
+      self.conv.use_bias = False
 
   def __call__(self, x: jax.Array) -> jax.Array:
     x = self.conv(x)
     if self.norm is not None:
       x = self.norm(x)
-    x = nnx.relu(x)
     if self.pool:
-      x = max_pool(x, self.pool, self.pool_impl)
-    return x
+      bias = self.conv.bias[...] if self.bias_in_pool else None
+      return relu_max_pool(x, self.pool, self.pool_impl, bias=bias)
+    return nnx.relu(x)
 
 
 class DenseBlock(nnx.Module):

@@ -32,7 +32,8 @@ from absl import logging
 from flax import nnx
 
 from bugnist_jax.errors import UserError
-from bugnist_jax.models.layers import DenseBlock, Logits, max_pool
+from bugnist_jax.models.layers import DenseBlock, Logits
+from bugnist_jax.models.pooling import max_pool
 from bugnist_jax.models.staged import StagedModel
 
 GROUPS: tuple[tuple[int, int], ...] = ((64, 2), (128, 2), (256, 4), (512, 4), (512, 4))

@@ -12,6 +12,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from bugnist_jax.models.planes import compiler_options
+
 TrainStep = Callable[[object, dict], tuple[object, dict]]
 
 
@@ -73,4 +75,4 @@ def make_epoch_fn(train_step: TrainStep, *, batch_size: int, augmented: bool = T
 
     return lax.scan(body, state, (indices, keys))
 
-  return jax.jit(epoch, donate_argnums=0)
+  return jax.jit(epoch, donate_argnums=0, compiler_options=compiler_options())

@@ -1,7 +1,8 @@
 """jit-compiled train and eval steps over a split (graphdef, state) of model and optimizer.
 
 The steps are plain `jax.jit` functions of `(state, batch)`: NNX's object-graph walk runs at
-trace time only, and the state buffers are donated so a step updates them in place.
+trace time only, and the state buffers are donated so a step updates them in place. They compile
+with `planes.compiler_options()` (on CPU: convolutions through Eigen, see `models/planes.py`).
 """
 
 from collections.abc import Callable
@@ -12,6 +13,7 @@ import optax
 from flax import nnx
 
 from bugnist_jax.data.transforms import Normalization
+from bugnist_jax.models.planes import compiler_options
 
 # Loss terms beyond cross-entropy (e.g. "right for the right reasons") register here:
 # fn(model, inputs [B, *spatial, C] float, batch) -> scalar, weighted by config.
@@ -64,7 +66,7 @@ def make_train_step(
       metrics["extra_loss"] = extra
     return nnx.state((model, optimizer)), metrics
 
-  return jax.jit(train_step, donate_argnums=0)
+  return jax.jit(train_step, donate_argnums=0, compiler_options=compiler_options())
 
 
 def make_eval_step(graphdef: nnx.GraphDef, normalize: Normalization):
@@ -87,4 +89,4 @@ def make_eval_step(graphdef: nnx.GraphDef, normalize: Normalization):
       "count": jnp.sum(valid),
     }
 
-  return jax.jit(eval_step)
+  return jax.jit(eval_step, compiler_options=compiler_options())

@@ -1,0 +1,221 @@
+"""Convolutions for XLA:CPU: 3D as 2D convolutions over planes, with a hand-written gradient.
+
+XLA's CPU backend runs 3D convolutions at 1-5 GFLOP/s, but 2D convolutions (Eigen) at about 100
+and matmuls at 100-130 on the project's 2-core machine. `conv_general_dilated` here is a
+drop-in for `lax.conv_general_dilated` in nnx.Conv (same parameters, same function) that
+computes every direction of a stride-1 convolution with those fast kernels:
+
+- forward and input gradient (a correlation with the flipped kernel), chosen by width:
+  - few input channels (the first layer, Cin = 1): "shift-add", the sum over kernel taps of
+    shifted inputs times weight rows, elementwise;
+  - few output channels (the input gradient of that layer): "col2im", one matmul to every
+    tap's contribution, then the shifted sum;
+  - otherwise: 2D convolutions over the (H, W) planes whose output channels hold one block per
+    depth tap, then a shifted sum over depth (3D), or a plain 2D convolution (2D);
+- kernel gradient: a 2D convolution with the roles swapped (batch and depth are the
+  contracted "features", H x W the kernel), which Eigen runs without materialising im2col.
+
+Measured on the 2-core CPU, BugCNN3D at 128x64x64, batch 4 (benchmarks/RESULTS.md for the whole
+model): the second layer's forward, input and kernel gradient take ~75, ~70, ~80 ms against
+300-520 ms each through XLA's 3D convolution. Strides, dilation and feature groups are passed
+to `lax.conv_general_dilated` unchanged: same function, no fast path.
+
+These kernels are fast only when XLA:CPU hands convolutions to Eigen: `compiler_options()` gives
+the option to pass to `jax.jit` (XLA's newer YNNPACK convolutions were 2x slower here).
+"""
+
+import functools
+import itertools
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+# Below this many input (output) channels, shift-add (col2im) beats a 2D convolution on CPU.
+NARROW = 4
+_DN2 = ("NHWC", "HWIO", "NHWC")
+Pads = tuple[tuple[int, int], ...]
+
+
+def compiler_options() -> dict[str, str]:
+  """XLA options for `jax.jit(..., compiler_options=...)` under which these kernels are fast.
+
+  On CPU, YNNPACK keeps matmuls (where it is fast) and convolutions go to Eigen (2x faster
+  than YNNPACK's on the project's AMD EPYC). Elsewhere: no options.
+  """
+  if jax.default_backend() != "cpu":
+    return {}
+  return {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
+
+
+def conv_general_dilated(
+  lhs: jax.Array,
+  rhs: jax.Array,
+  window_strides: Sequence[int],
+  padding,
+  lhs_dilation=None,
+  rhs_dilation=None,
+  dimension_numbers=None,
+  feature_group_count: int = 1,
+  precision=None,
+  preferred_element_type=None,
+  out_sharding=None,
+) -> jax.Array:
+  """Channels-last lhs [B, *S, Cin] * rhs [*K, Cin, Cout] -> [B, *S', Cout], 2 or 3 spatial axes.
+
+  The signature nnx.Conv calls (`conv_general_dilated=`); nnx.Conv always passes channels-last
+  dimension numbers.
+  """
+  del out_sharding
+  spatial, kernel = lhs.shape[1:-1], rhs.shape[:-2]
+  pads = padding
+  if isinstance(padding, str):
+    pads = lax.padtype_to_pads(spatial, kernel, window_strides, padding)
+  pads = tuple((int(lo), int(hi)) for lo, hi in pads)
+  unit = lambda v: v is None or all(d == 1 for d in v)
+  if (
+    len(spatial) not in (2, 3)
+    or not unit(window_strides)
+    or not unit(lhs_dilation)
+    or not unit(rhs_dilation)
+    or feature_group_count != 1
+    or preferred_element_type is not None
+  ):
+    names = "NHWC HWIO NHWC" if len(spatial) == 2 else "NDHWC DHWIO NDHWC"
+    return lax.conv_general_dilated(
+      lhs, rhs, window_strides, pads, lhs_dilation, rhs_dilation,
+      dimension_numbers or tuple(names.split()), feature_group_count, precision=precision,
+      preferred_element_type=preferred_element_type,
+    )  # fmt: skip
+  return conv(lhs, rhs, pads, precision)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def conv(x: jax.Array, w: jax.Array, pads: Pads, precision=None) -> jax.Array:
+  """Stride-1 correlation of x [B, *S, Cin] with w [*K, Cin, Cout], explicit pads per axis."""
+  return _correlate(x, w, pads, precision)
+
+
+def _conv_fwd(x, w, pads, precision):
+  return _correlate(x, w, pads, precision), (x, w)
+
+
+def _conv_bwd(pads, precision, res, g):
+  x, w = res
+  kernel = w.shape[:-2]
+  flipped = jnp.flip(w, tuple(range(len(kernel)))).swapaxes(-1, -2)
+  back = tuple((k - 1 - lo, k - 1 - hi) for k, (lo, hi) in zip(kernel, pads, strict=True))
+  return _correlate(g, flipped, back, precision), _kernel_grad(x, g, kernel, pads, precision)
+
+
+conv.defvjp(_conv_fwd, _conv_bwd)
+
+
+def _correlate(x, w, pads, precision):
+  if any(lo < 0 or hi < 0 for lo, hi in pads):  # negative padding crops: do it first
+    x = _pad(x, tuple((min(lo, 0), min(hi, 0)) for lo, hi in pads))
+    pads = tuple((max(lo, 0), max(hi, 0)) for lo, hi in pads)
+  cin, cout = w.shape[-2:]
+  if cin < NARROW:
+    return _materialize(_shift_add(x, w, pads, precision))
+  if cout < NARROW:
+    return _materialize(_col2im(x, w, pads, precision))
+  if x.ndim == 4:
+    return _conv2d(x, w, pads, precision)
+  return _materialize(_depth_taps_out(x, w, pads, precision))
+
+
+def _conv2d(x, w, pads, precision):
+  """[N, H, W, I] * [kh, kw, I, O]: Eigen's own layout, so XLA inserts no transposes."""
+  return lax.conv_general_dilated(x, w, (1, 1), pads, dimension_numbers=_DN2, precision=precision)
+
+
+def _out_shape(x, kernel, pads):
+  return [s + lo + hi - k + 1 for s, k, (lo, hi) in zip(x.shape[1:-1], kernel, pads, strict=True)]
+
+
+def _taps(xp, kernel, out):
+  """(tap offset, xp shifted to that offset and cut to the output size) for every kernel tap."""
+  for offset in itertools.product(*(range(k) for k in kernel)):
+    cut = tuple(slice(o, o + n) for o, n in zip(offset, out, strict=True))
+    yield offset, xp[(slice(None), *cut)]
+
+
+def _pad(x, pads):
+  """Pads (or, where negative, crops) the spatial axes of x [B, *S, C] with zeros."""
+  config = [(0, 0, 0), *((lo, hi, 0) for lo, hi in pads), (0, 0, 0)]
+  return lax.pad(x, jnp.zeros((), x.dtype), config)
+
+
+def _shift_add(x, w, pads, precision):
+  """sum over taps t and input channels i of x shifted by t, channel i, times w[t, i, :]."""
+  kernel, out = w.shape[:-2], _out_shape(x, w.shape[:-2], pads)
+  total = 0
+  for offset, xs in _taps(_pad(x, pads), kernel, out):
+    for i in range(x.shape[-1]):
+      total = total + xs[..., i : i + 1] * w[(*offset, i)]
+  return total.astype(x.dtype)
+
+
+def _col2im(x, w, pads, precision):
+  """Every tap's contribution by one matmul [N, Cin] x [Cin, taps * Cout], then shifted sums."""
+  kernel, cout = w.shape[:-2], w.shape[-1]
+  per_tap = jnp.einsum("...i,tio->...to", x, w.reshape(-1, *w.shape[-2:]), precision=precision)
+  per_tap = _pad(per_tap.reshape(*x.shape[:-1], -1), pads)
+  total = 0
+  for t, (_, zs) in enumerate(_taps(per_tap, kernel, _out_shape(x, kernel, pads))):
+    total = total + zs[..., t * cout : (t + 1) * cout]
+  return total
+
+
+def _depth_taps_out(x, w, pads, precision):
+  """3D: one 2D conv over all (H, W) planes to kd blocks of Cout, then a shifted sum over D."""
+  b, d, h, wd, cin = x.shape
+  kd, kh, kw, _, cout = w.shape
+  planes_kernel = jnp.moveaxis(w, 0, -2).reshape(kh, kw, cin, kd * cout)
+  z = _conv2d(x.reshape(b * d, h, wd, cin), planes_kernel, pads[1:], precision)
+  z = _pad(z.reshape(b, d, *z.shape[1:]), (pads[0], (0, 0), (0, 0)))
+  out_d = d + sum(pads[0]) - kd + 1
+  total = sum(z[:, t : t + out_d, ..., t * cout : (t + 1) * cout] for t in range(kd))
+  return total
+
+
+def _kernel_grad(x, g, kernel, pads, precision):
+  """d(loss)/dw [*K, Cin, Cout] = sum over batch and positions of x shifted by t (x) g.
+
+  A 2D convolution with the roles swapped: Cin is the batch, the batch (and in 3D the W axis)
+  the contracted features, g's plane the kernel: [N, Pd, Ph, B W] * [D', H', B W, Cout]. In 3D
+  the W taps are stacked copies of x, so the batch is (kw, Cin); g then needs only its batch
+  axis moved, a cheap transpose of W x Cout rows.
+  """
+  cin, cout = x.shape[-1], g.shape[-1]
+  xp = _pad(x, pads)
+  if x.ndim == 4:  # 2D: [Cin, Hp, Wp, B] * [H', W', B, Cout]
+    lhs = jnp.transpose(xp, (3, 1, 2, 0))
+    rhs = jnp.transpose(g, (1, 2, 0, 3))
+    return jnp.transpose(_conv2d(lhs, rhs, "VALID", precision), (1, 2, 0, 3))
+  b, out_d, out_h, out_w, _ = g.shape
+  kw = kernel[2]
+  stacked = jnp.stack([xp[:, :, :, t : t + out_w] for t in range(kw)])  # [kw, B, Dp, Hp, W', Cin]
+  lhs = jnp.transpose(stacked, (0, 5, 2, 3, 1, 4)).reshape(kw * cin, *xp.shape[1:3], b * out_w)
+  rhs = jnp.transpose(g, (1, 2, 0, 3, 4)).reshape(out_d, out_h, b * out_w, cout)
+  out = _conv2d(lhs, rhs, "VALID", precision).reshape(kw, cin, *kernel[:2], cout)
+  return jnp.transpose(out, (2, 3, 0, 1, 4))  # [kd, kh, kw, Cin, Cout]
+
+
+def _materialize(y: jax.Array) -> jax.Array:
+  """y, computed once into its own buffer.
+
+  XLA:CPU copies elementwise producers into every consumer fusion, however many multiply-adds
+  they hold: the first layer's shift-add (27 per value) was computed again inside the pooling
+  argmax (426 ms of a 530 ms step) and inside the gradients below. Writing y by two in-place
+  updates (all but the last plane, then the last plane) makes it a buffer that consumers read,
+  for about the cost of writing it once. `lax.optimization_barrier` does not survive
+  XLA:CPU's pipeline.
+  """
+  last = y.shape[1] - 1
+  if last < 1:
+    return y
+  out = lax.dynamic_update_slice_in_dim(jnp.zeros_like(y), y[:, :last], 0, axis=1)
+  return lax.dynamic_update_slice_in_dim(out, y[:, last:], last, axis=1)

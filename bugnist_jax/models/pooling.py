@@ -1,0 +1,114 @@
+"""Non-overlapping max pooling over all spatial axes of channels-last arrays, three ways.
+
+All compute the same function (floor, like 'VALID' windows). They differ in their gradient:
+- 'window': `nnx.max_pool` (lax.reduce_window); XLA differentiates it into select-and-scatter,
+  which is slow on CPU;
+- 'reshape': a reshape and a max; JAX's gradient compares the input with the broadcast maximum
+  and splits it between ties, reading the full-resolution input again;
+- 'argmax': ReLU and pool in one op with a hand-written gradient. The forward pass keeps the
+  position of each window's first maximum as int8 (-1 where the ReLU cuts the window off), so the
+  backward pass writes the gradient from that small array alone, as PyTorch's MaxPool does; the
+  full-resolution input need not be kept. Ties go to the first maximum (PyTorch's choice), so
+  gradients equal JAX's where windows have one maximum.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from jax import lax
+
+POOL_IMPLS = ("reshape", "window", "argmax")
+
+
+def max_pool(x: jax.Array, window: int = 2, impl: str = "reshape") -> jax.Array:
+  """Max over non-overlapping windows of every spatial axis of x [B, *spatial, C] (floor)."""
+  if impl not in POOL_IMPLS:
+    raise ValueError(f"unknown pool impl {impl!r}; valid: {', '.join(POOL_IMPLS)}")
+  if impl == "window":
+    dims = (window,) * (x.ndim - 2)
+    return nnx.max_pool(x, window_shape=dims, strides=dims, padding="VALID")
+  if impl == "argmax":
+    return _argmax_pool(x, window, False)
+  return jnp.max(_windows(_crop(x, window), window), axis=_window_axes(x.ndim - 2))
+
+
+def relu_max_pool(
+  x: jax.Array, window: int = 2, impl: str = "argmax", bias: jax.Array | None = None
+) -> jax.Array:
+  """max_pool(relu(x + bias)) [B, *spatial // window, C]; bias [C] or None.
+
+  'argmax' fuses the three, gradient included; its bias gradient sums the pooled gradient (a
+  window's one nonzero), 2^ndim times fewer numbers than XLA's transpose of the broadcast.
+  """
+  if impl == "argmax":
+    return _argmax_pool(x, window, True, bias)
+  if bias is not None:
+    x = x + bias
+  return max_pool(nnx.relu(x), window, impl)
+
+
+def _window_axes(ndim: int) -> tuple[int, ...]:
+  return tuple(2 + 2 * i for i in range(ndim))
+
+
+def _crop(x: jax.Array, window: int) -> jax.Array:
+  """x cut to whole windows (floor), so every element below belongs to one window."""
+  return x[(slice(None), *(slice(0, s // window * window) for s in x.shape[1:-1]), slice(None))]
+
+
+def _windows(x: jax.Array, window: int) -> jax.Array:
+  """x [B, *spatial, C] (whole windows) reshaped to [B, n1, window, n2, window, ..., C]."""
+  split = [d for s in x.shape[1:-1] for d in (s // window, window)]
+  return x.reshape(x.shape[0], *split, x.shape[-1])
+
+
+def _window_index(window: int, ndim: int) -> np.ndarray:
+  """Flat position in the window, shaped to broadcast against `_windows` output."""
+  shape = [1, 1] + [window, 1] * ndim
+  return np.arange(window**ndim, dtype=np.int8).reshape(shape[:-1] + [1])
+
+
+def _argmax_pool(x: jax.Array, window: int, relu: bool, bias: jax.Array | None = None):
+  if window ** (x.ndim - 2) > 127:
+    raise ValueError(f"argmax pool: a {window}^{x.ndim - 2} window does not fit int8 positions")
+  bias = jnp.zeros(x.shape[-1:], x.dtype) if bias is None else bias.astype(x.dtype)
+  return _argmax_pool_exact(_crop(x, window), bias, window, relu)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _argmax_pool_exact(x: jax.Array, bias: jax.Array, window: int, relu: bool) -> jax.Array:
+  return _argmax_pool_fwd(x, bias, window, relu)[0]
+
+
+def _argmax_pool_fwd(x, bias, window, relu):
+  ndim = x.ndim - 2
+  # A reduce-window, not a reshape and max: XLA:CPU fuses no producer into it, so x is read
+  # from memory, not recomputed inside a slow 8-D loop. The bias is constant over a window: it
+  # is added after the max and does not move the argmax.
+  dims = (1, *(window,) * ndim, 1)
+  best = lax.reduce_window(x, jnp.array(-jnp.inf, x.dtype), lax.max, dims, dims, "VALID") + bias
+  # argmax with the window as one trailing axis: a single fast reduction, first maximum wins.
+  order = (0, *range(1, 2 * ndim, 2), 2 * ndim + 1, *_window_axes(ndim))
+  trailing = jnp.transpose(_windows(x, window), order).reshape(*best.shape, -1)
+  where = jnp.argmax(trailing, axis=-1).astype(jnp.int8)
+  if relu:
+    where = jnp.where(best > 0, where, jnp.int8(-1))
+    best = jnp.maximum(best, 0)
+  return best, where
+
+
+def _argmax_pool_bwd(window, relu, where, g):
+  ndim = g.ndim - 2
+  expand = lambda a: jnp.expand_dims(a, _window_axes(ndim))
+  grads = jnp.where(_window_index(window, ndim) == expand(where), expand(g), jnp.zeros((), g.dtype))
+  grads = grads.reshape(g.shape[0], *(s * window for s in g.shape[1:-1]), g.shape[-1])
+  # Each window passes its gradient to one position (none where the ReLU cut it off), so the
+  # bias gradient is a sum over the pooled grid.
+  passed = jnp.where(where >= 0, g, jnp.zeros((), g.dtype))
+  return grads, jnp.sum(passed, axis=tuple(range(g.ndim - 1)))
+
+
+_argmax_pool_exact.defvjp(_argmax_pool_fwd, _argmax_pool_bwd)
