@@ -57,45 +57,44 @@ def groups(suite: dict, kinds, tc):
   kw = {"model_kw": suite["model"]}
   for kind in kinds:
     for i, entry in enumerate(suite.get(kind, [])):
-      impls = suite["conv_impls"]
+      variants = suite["variants"]
       if kind == "epoch":
         shape, n, batch = entry
         yield (
           kind,
           shape,
           batch,
-          [jax_cases.epoch_runner(shape, n, batch, conv_impl=c, **kw) for c in impls]
-          + [jax_cases.train_runner(shape, batch, conv_impl=c, **kw) for c in impls],
+          [jax_cases.epoch_runner(shape, n, batch, *v, **kw) for v in variants]
+          + [jax_cases.train_runner(shape, batch, *v, **kw) for v in variants],
         )
         continue
       shape, sizes = entry
       for size in sizes:
-        extra = suite["compare_impls"] if i == 0 and suite["compare_at"].get(kind) == size else ()
+        compare = i == 0 and suite["compare_at"].get(kind) == size
+        extra = suite["compare_variants"] if compare else ()
         for dtype in suite["dtypes"]:
-          rs = _runners(kind, shape, size, (*impls, *extra), dtype, suite, tc, kw)
+          rs = _runners(kind, shape, size, (*variants, *extra), dtype, suite, tc, kw)
           yield kind, shape, size, rs
 
 
-def _runners(kind, shape, size, impls, dtype, suite, tc, kw):
+def _runners(kind, shape, size, variants, dtype, suite, tc, kw):
   if kind in ("train", "infer"):
     jax_fn = getattr(jax_cases, f"{kind}_runner")
-    rs = [jax_fn(shape, size, conv_impl=c, dtype=dtype, **kw) for c in impls]
+    rs = [jax_fn(shape, size, *v, dtype=dtype, **kw) for v in variants]
     if tc is not None:
       rs.append(getattr(tc, f"{kind}_runner")(shape, size, dtype=dtype, **kw))
     return rs
   rs = []
   for bs in suite["sg_batch_sizes"]:
     bs = min(bs, size)
-    for c in impls:
-      rs.append(
-        jax_cases.smoothgrad_runner(shape, size, batch_size=bs, conv_impl=c, dtype=dtype, **kw)
-      )
+    for v in variants:
+      rs.append(jax_cases.smoothgrad_runner(shape, size, *v, batch_size=bs, dtype=dtype, **kw))
   first_shape, first_sizes = suite["smoothgrad"][0]
   if suite["sg_consts"] and tuple(shape) == tuple(first_shape) and size == first_sizes[0]:
     bs = min(suite["sg_batch_sizes"][0], size)
     rs.append(
       jax_cases.smoothgrad_runner(
-        shape, size, batch_size=bs, conv_impl=impls[0], dtype=dtype, weights="consts", **kw
+        shape, size, *variants[0], batch_size=bs, dtype=dtype, weights="consts", **kw
       )
     )  # fmt: skip
   if tc is not None:

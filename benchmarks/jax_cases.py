@@ -78,8 +78,8 @@ def _runner(name, build, items, info) -> Runner:
 
 
 def train_runner(
-  shape: Sequence[int], batch: int, *, conv_impl: str, pool_impl: str = "reshape",
-  dtype: str = "float32", model_kw: dict,
+  shape: Sequence[int], batch: int, conv_impl: str, pool_impl: str, *, dtype: str = "float32",
+  model_kw: dict,
 ) -> Runner:  # fmt: skip
   """One Adam train step per call (make_train_step, state donated), uint8 batch on device."""
 
@@ -98,12 +98,12 @@ def train_runner(
     return call, seconds, info
 
   info = dict(kind="train", framework="jax", variant=f"{conv_impl}/{pool_impl}", dtype=dtype)
-  return _runner(f"jax {conv_impl} {dtype}", build, batch, info | _shape(shape, batch))
+  return _runner(f"jax {conv_impl}/{pool_impl} {dtype}", build, batch, info | _shape(shape, batch))
 
 
 def infer_runner(
-  shape: Sequence[int], batch: int, *, conv_impl: str, pool_impl: str = "reshape",
-  dtype: str = "float32", model_kw: dict,
+  shape: Sequence[int], batch: int, conv_impl: str, pool_impl: str, *, dtype: str = "float32",
+  model_kw: dict,
 ) -> Runner:  # fmt: skip
   """One inference batch per call (make_eval_step)."""
 
@@ -117,12 +117,12 @@ def infer_runner(
     return lambda: jax.block_until_ready(compiled(state, data)), seconds, info
 
   info = dict(kind="infer", framework="jax", variant=f"{conv_impl}/{pool_impl}", dtype=dtype)
-  return _runner(f"jax {conv_impl} {dtype}", build, batch, info | _shape(shape, batch))
+  return _runner(f"jax {conv_impl}/{pool_impl} {dtype}", build, batch, info | _shape(shape, batch))
 
 
 def smoothgrad_runner(
-  shape: Sequence[int], num_samples: int, *, batch_size: int | None, conv_impl: str,
-  pool_impl: str = "reshape", dtype: str = "float32", weights: str = "args", model_kw: dict,
+  shape: Sequence[int], num_samples: int, conv_impl: str, pool_impl: str, *,
+  batch_size: int | None, dtype: str = "float32", weights: str = "args", model_kw: dict,
 ) -> Runner:  # fmt: skip
   """SmoothGrad of one volume per call, `batch_size` noisy copies at a time.
 
@@ -155,13 +155,13 @@ def smoothgrad_runner(
     kind="smoothgrad", framework="jax", variant=f"{conv_impl}/{pool_impl} weights={weights}",
     dtype=dtype, num_samples=num_samples, sg_batch_size=batch_size, shape=list(shape), batch=1,
   )  # fmt: skip
-  name = f"jax {conv_impl} bs={batch_size} {weights} {dtype}"
+  name = f"jax {conv_impl}/{pool_impl} bs={batch_size} {weights} {dtype}"
   return _runner(name, build, 1, info)
 
 
 def epoch_runner(
-  shape: Sequence[int], num_volumes: int, batch: int, *, conv_impl: str,
-  pool_impl: str = "reshape", dtype: str = "float32", model_kw: dict,
+  shape: Sequence[int], num_volumes: int, batch: int, conv_impl: str, pool_impl: str, *,
+  dtype: str = "float32", model_kw: dict,
 ) -> Runner:  # fmt: skip
   """One device-resident epoch per call: shuffle, augment and train, all in one jitted scan."""
   steps = num_volumes // batch
@@ -171,7 +171,7 @@ def epoch_runner(
     optimizer = nnx.Optimizer(model, optax.adam(1e-3), wrt=nnx.Param)
     graphdef, state = nnx.split((model, optimizer))
     images, labels = (jnp.asarray(a) for a in _data(shape, num_volumes))
-    epoch = make_epoch_fn(make_train_step(graphdef, NORMALIZE), batch_size=batch)
+    epoch = make_epoch_fn(make_train_step(graphdef, NORMALIZE, jit=False), batch_size=batch)
     key = jax.random.key(1)
     compiled, seconds, info = _compile_info(epoch, state, images, labels, key)
     holder = {"state": state}
@@ -184,7 +184,7 @@ def epoch_runner(
 
   info = dict(kind="epoch", framework="jax", variant=f"{conv_impl}/{pool_impl}", dtype=dtype)
   info |= _shape(shape, batch) | {"num_volumes": num_volumes}
-  return _runner(f"jax epoch {conv_impl} {dtype}", build, steps * batch, info)
+  return _runner(f"jax epoch {conv_impl}/{pool_impl} {dtype}", build, steps * batch, info)
 
 
 def _shape(shape, batch) -> dict:

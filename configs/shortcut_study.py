@@ -24,7 +24,6 @@ def get_config(arg: str | None = None):
   c.data.packing_threshold = 90  # keeps 82% of bug voxels and 0.4% of cotton at 32x16x16
   c.model.channels = (8, 16, 32, 64)
   c.model.dense = 64
-  c.model.conv_impl = "matmul"  # 1.6-2.1x faster than XLA's 3D conv on CPU
   c.train.batch_size = 16
   c.train.num_epochs = 6
   c.train.learning_rate = 2e-3

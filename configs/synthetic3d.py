@@ -20,7 +20,6 @@ def get_config(arg: str | None = None):
   c.data.shortcut_strength = 0.8
   c.model.channels = (8, 16, 32, 64)
   c.model.dense = 128
-  c.model.conv_impl = "matmul"  # 1.6-2.1x faster than XLA's 3D conv on CPU
   c.train.batch_size = 16
   c.train.num_epochs = 6
   c.train.learning_rate = 3e-3

@@ -32,8 +32,8 @@ def test_model_cost_matches_the_hand_count():
 
 def test_harness_produces_every_field_and_the_plot(tmp_path):
   runners = [
-    jax_cases.train_runner(SHAPE, 2, conv_impl="xla", model_kw=TINY),
-    jax_cases.smoothgrad_runner(SHAPE, 2, batch_size=2, conv_impl="xla", model_kw=TINY),
+    jax_cases.train_runner(SHAPE, 2, "planes", "argmax", model_kw=TINY),
+    jax_cases.smoothgrad_runner(SHAPE, 2, "planes", "argmax", batch_size=2, model_kw=TINY),
   ]
   tc = harness.torch_module()
   if tc is not None:
@@ -92,7 +92,8 @@ def test_device_epoch_equals_feeding_batches_one_by_one():
     looped, metrics = step(looped, batch)
     losses.append(float(metrics["loss"]))
 
-  epoch = device_data.make_epoch_fn(step, batch_size=2)
+  plain_step = make_train_step(graphdef, jax_cases.NORMALIZE, jit=False)
+  epoch = device_data.make_epoch_fn(plain_step, batch_size=2)
   state, metrics = epoch(state, images, labels, key)
   assert metrics["loss"].shape == (3,)
   np.testing.assert_allclose(np.asarray(metrics["loss"]), losses, rtol=1e-5)

@@ -77,7 +77,7 @@ class CaltechCNN(StagedModel):
     dropout: float = 0.0,
     pool_window: int = 3,
     pool_stride: int = 2,
-    conv_impl: str = "xla",
+    conv_impl: str = "auto",
     dtype=jnp.float32,
     rngs: nnx.Rngs,
   ):

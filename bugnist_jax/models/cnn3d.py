@@ -29,8 +29,8 @@ class BugCNN3D(StagedModel):
     dense: int = 256,
     batch_norm: bool = False,
     dropout: float = 0.0,
-    pool_impl: str = "reshape",
-    conv_impl: str = "xla",
+    pool_impl: str = "argmax",
+    conv_impl: str = "auto",
     dtype=jnp.float32,
     rngs: nnx.Rngs,
   ):

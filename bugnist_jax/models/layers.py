@@ -6,23 +6,28 @@ from flax import nnx
 from jax import lax
 
 from bugnist_jax.models import planes
-from bugnist_jax.models.conv import matmul_conv_general_dilated
 from bugnist_jax.models.pooling import POOL_IMPLS, relu_max_pool
 
-CONV_IMPLS = {
-  "xla": lax.conv_general_dilated,
-  "matmul": matmul_conv_general_dilated,
-  "planes": planes.conv_general_dilated,
-}
+CONV_IMPLS = {"xla": lax.conv_general_dilated, "planes": planes.conv_general_dilated}
+
+
+def resolve_conv_impl(conv_impl: str) -> str:
+  """'auto' -> 'planes' on CPU, 'xla' on GPU/TPU; a valid name -> itself; else ValueError."""
+  if conv_impl == "auto":
+    return "planes" if jax.default_backend() == "cpu" else "xla"
+  if conv_impl not in CONV_IMPLS:
+    valid = ", ".join(["auto", *CONV_IMPLS])
+    raise ValueError(f"unknown conv impl {conv_impl!r}; valid: {valid}")
+  return conv_impl
 
 
 class ConvBlock(nnx.Module):
   """Conv (k, 'SAME') -> optional BatchNorm -> ReLU -> optional max pool, on [B, *spatial, C].
 
-  conv_impl: 'xla' is lax.conv_general_dilated (best on GPU/TPU); 'planes' (`planes.py`, the
-  CPU fast path) and 'matmul' (`conv.py`) compute it with 2D convolutions and matmuls. pool_impl
-  (`pooling.py`): 'argmax' fuses ReLU and pool with a cheap gradient. Same parameters and
-  function either way.
+  conv_impl: 'xla' is lax.conv_general_dilated (best on GPU/TPU); 'planes' (`planes.py`)
+  computes it with 2D convolutions and matmuls, several times faster on CPU; 'auto' picks by
+  backend. pool_impl (`pooling.py`): 'argmax' fuses bias, ReLU and pool with a cheap gradient.
+  Same parameters and function either way.
   """
 
   def __init__(
@@ -35,13 +40,12 @@ class ConvBlock(nnx.Module):
     strides: int = 1,
     pool: int | None = 2,
     batch_norm: bool = False,
-    pool_impl: str = "reshape",
-    conv_impl: str = "xla",
+    pool_impl: str = "argmax",
+    conv_impl: str = "auto",
     dtype=jnp.float32,
     rngs: nnx.Rngs,
   ):
-    if conv_impl not in CONV_IMPLS:
-      raise ValueError(f"unknown conv impl {conv_impl!r}; valid: {', '.join(CONV_IMPLS)}")
+    conv_impl = resolve_conv_impl(conv_impl)
     if pool_impl not in POOL_IMPLS:
       raise ValueError(f"unknown pool impl {pool_impl!r}; valid: {', '.join(POOL_IMPLS)}")
     self.conv = nnx.Conv(

@@ -38,15 +38,22 @@ _DN2 = ("NHWC", "HWIO", "NHWC")
 Pads = tuple[tuple[int, int], ...]
 
 
+@functools.cache
 def compiler_options() -> dict[str, str]:
   """XLA options for `jax.jit(..., compiler_options=...)` under which these kernels are fast.
 
   On CPU, YNNPACK keeps matmuls (where it is fast) and convolutions go to Eigen (2x faster
-  than YNNPACK's on the project's AMD EPYC). Elsewhere: no options.
+  than YNNPACK's on the project's AMD EPYC). Elsewhere, or with a jaxlib that lacks the
+  option: none.
   """
   if jax.default_backend() != "cpu":
     return {}
-  return {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
+  options = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
+  try:
+    jax.jit(lambda x: x + 1, compiler_options=options).lower(1.0).compile()
+  except Exception:  # jaxlib raises a bare runtime error for an unknown option
+    return {}
+  return options
 
 
 def conv_general_dilated(
@@ -69,10 +76,6 @@ def conv_general_dilated(
   """
   del out_sharding
   spatial, kernel = lhs.shape[1:-1], rhs.shape[:-2]
-  pads = padding
-  if isinstance(padding, str):
-    pads = lax.padtype_to_pads(spatial, kernel, window_strides, padding)
-  pads = tuple((int(lo), int(hi)) for lo, hi in pads)
   unit = lambda v: v is None or all(d == 1 for d in v)
   if (
     len(spatial) not in (2, 3)
@@ -82,12 +85,19 @@ def conv_general_dilated(
     or feature_group_count != 1
     or preferred_element_type is not None
   ):
-    names = "NHWC HWIO NHWC" if len(spatial) == 2 else "NDHWC DHWIO NDHWC"
+    n = len(spatial)
+    channels_last = lax.ConvDimensionNumbers(
+      (0, n + 1, *range(1, n + 1)), (n + 1, n, *range(n)), (0, n + 1, *range(1, n + 1))
+    )
     return lax.conv_general_dilated(
-      lhs, rhs, window_strides, pads, lhs_dilation, rhs_dilation,
-      dimension_numbers or tuple(names.split()), feature_group_count, precision=precision,
+      lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
+      dimension_numbers or channels_last, feature_group_count, precision=precision,
       preferred_element_type=preferred_element_type,
     )  # fmt: skip
+  pads = padding
+  if isinstance(padding, str):
+    pads = lax.padtype_to_pads(spatial, kernel, window_strides, padding)
+  pads = tuple((int(lo), int(hi)) for lo, hi in pads)
   return conv(lhs, rhs, pads, precision)
 
 

@@ -89,7 +89,7 @@ def _argmax_pool_fwd(x, bias, window, relu):
   # from memory, not recomputed inside a slow 8-D loop. The bias is constant over a window: it
   # is added after the max and does not move the argmax.
   dims = (1, *(window,) * ndim, 1)
-  best = lax.reduce_window(x, jnp.array(-jnp.inf, x.dtype), lax.max, dims, dims, "VALID") + bias
+  best = lax.reduce_window(x, -np.inf, lax.max, dims, dims, "VALID") + bias
   # argmax with the window as one trailing axis: a single fast reduction, first maximum wins.
   order = (0, *range(1, 2 * ndim, 2), 2 * ndim + 1, *_window_axes(ndim))
   trailing = jnp.transpose(_windows(x, window), order).reshape(*best.shape, -1)

@@ -61,9 +61,10 @@ def make_batch(
 def make_epoch_fn(train_step: TrainStep, *, batch_size: int, augmented: bool = True) -> Callable:
   """Returns epoch(state, images, labels, key) -> (state, metrics [steps]), jitted.
 
-  `train_step(state, batch) -> (state, metrics)` (e.g. `steps.make_train_step`'s) runs once per
-  batch inside a `lax.scan`; images uint8 [N, *spatial, C] and labels [N] live on the device.
-  The state is donated. Same result as feeding `make_batch` of `epoch_plan`'s rows one by one.
+  `train_step(state, batch) -> (state, metrics)` (e.g. `steps.make_train_step(..., jit=False)`)
+  runs once per batch inside a `lax.scan`; images uint8 [N, *spatial, C] and labels [N] live on
+  the device. The state is donated. Same result as feeding `make_batch` of `epoch_plan`'s rows
+  one by one.
   """
 
   def epoch(state, images, labels, key):

@@ -33,11 +33,14 @@ def make_train_step(
   normalize: Normalization,
   extra_loss: ExtraLoss | None = None,
   extra_weight: float = 0.0,
+  *,
+  jit: bool = True,
 ):
   """Returns train_step(state, batch) -> (state, metrics), jitted, donating state.
 
   `graphdef`/`state` come from `nnx.split((model, optimizer))`. batch: image uint8
-  [B, *spatial, C], label int [B] (+ whatever extra_loss reads).
+  [B, *spatial, C], label int [B] (+ whatever extra_loss reads). jit=False gives the plain
+  function, to be traced inside another jit (compiler options go on the outermost one only).
   """
 
   def train_step(state, batch):
@@ -66,6 +69,8 @@ def make_train_step(
       metrics["extra_loss"] = extra
     return nnx.state((model, optimizer)), metrics
 
+  if not jit:
+    return train_step
   return jax.jit(train_step, donate_argnums=0, compiler_options=compiler_options())
 
 
