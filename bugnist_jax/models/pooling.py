@@ -103,7 +103,9 @@ def _argmax_pool_fwd(x, bias, window, relu):
 def _argmax_pool_bwd(window, relu, where, g):
   ndim = g.ndim - 2
   expand = lambda a: jnp.expand_dims(a, _window_axes(ndim))
-  grads = jnp.where(_window_index(window, ndim) == expand(where), expand(g), jnp.zeros((), g.dtype))
+  # Positions compared as floats (exact for 0..127): XLA:CPU vectorises that loop, not int8's.
+  position = _window_index(window, ndim).astype(g.dtype)
+  grads = jnp.where(position == expand(where.astype(g.dtype)), expand(g), jnp.zeros((), g.dtype))
   grads = grads.reshape(g.shape[0], *(s * window for s in g.shape[1:-1]), g.shape[-1])
   # Each window passes its gradient to one position (none where the ReLU cut it off), so the
   # bias gradient is a sum over the pooled grid.

@@ -53,26 +53,27 @@ def _noise_tunnel(
 ) -> Array:
   """Averages gradients at `x + make_noise(item)` over the leading axis of `items`.
 
-  Accumulates differences from the gradient at `x` itself (the shifted-data algorithm): it
-  keeps VarGrad's `E[d^2] - E[d]^2` free of cancellation, and makes zero noise give exactly
-  the vanilla gradient. Costs one extra gradient.
+  The squared kinds accumulate differences from the gradient at `x` itself (the shifted-data
+  algorithm, one extra gradient): it keeps VarGrad's `E[d^2] - E[d]^2` free of cancellation.
+  The plain mean needs no shift and skips that gradient (1/(n+1) of the work).
   """
   check_input(x)
   check_positive(batch_size, "batch_size", allow_none=True)
   if kind not in SMOOTHGRAD_KINDS:
     raise ValueError(f"kind: expected one of {SMOOTHGRAD_KINDS}, got {kind!r}")
   targets = resolve_targets(f(x), targets)
+  n = jax.tree.leaves(items)[0].shape[0]
+  if kind == "smoothgrad":
+    noisy = lambda item: (target_gradient(f, x + make_noise(item), targets),)
+    return chunked_sum(noisy, items, batch_size)[0] / n
   g0 = target_gradient(f, x, targets)
 
   def moments(item):
     d = target_gradient(f, x + make_noise(item), targets) - g0
-    return (d,) if kind == "smoothgrad" else (d, d * d)
+    return d, d * d
 
-  n = jax.tree.leaves(items)[0].shape[0]
   sums = chunked_sum(moments, items, batch_size)
   mean_d = sums[0] / n
-  if kind == "smoothgrad":
-    return g0 + mean_d
   mean_d2 = sums[1] / n
   if kind == "smoothgrad_sq":  # E[(g0 + d)^2]
     return g0 * g0 + 2 * g0 * mean_d + mean_d2
@@ -101,7 +102,7 @@ def smoothgrad(
       does not depend on `batch_size`.
     num_samples: number of noisy copies.
     sigma: noise standard deviation as a fraction of each sample's (max - min), as in the
-      paper (0.15 there); 0 gives exactly the vanilla gradient.
+      paper (0.15 there); 0 gives the vanilla gradient (to rounding).
     batch_size: noisy copies run at once (each one a whole batch `x`); None runs all at once.
       Sets peak memory.
     kind: 'smoothgrad' (mean gradient), 'smoothgrad_sq' (mean squared gradient) or 'vargrad'
