@@ -6,6 +6,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 
 UNITS = {"train": "vol/s", "infer": "vol/s", "smoothgrad": "maps/s", "epoch": "vol/s"}
 
@@ -50,16 +51,22 @@ def markdown(results: list[dict]) -> str:
 
 
 def plot(results: list[dict], path: pathlib.Path) -> None:
-  """Throughput against batch size (train, infer) and against SmoothGrad samples, log-log."""
+  """Throughput against batch size (train, infer) and against SmoothGrad samples, log-log.
+
+  One colour per runner in every panel, one line style per volume size.
+  """
   panels = [("train", "batch"), ("infer", "batch"), ("smoothgrad", "num_samples")]
-  fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+  names = list(dict.fromkeys(r["name"] for r in results))
+  colors = {n: plt.cm.tab10(i % 10) for i, n in enumerate(names)}
+  shapes = list(dict.fromkeys("x".join(map(str, r["shape"])) for r in results))
+  styles = dict(zip(shapes, ["-", "--", ":", "-."] * len(shapes), strict=False))
+  fig, axes = plt.subplots(1, 3, figsize=(16, 5))
   for ax, (kind, xkey) in zip(axes, panels, strict=True):
     series = {}
     for r in results:
       if r["kind"] == kind and r.get("group", kind) == kind:
-        label = f"{r['name']} {'x'.join(map(str, r['shape']))}"
-        series.setdefault(label, []).append(r)
-    for label, rs in series.items():
+        series.setdefault((r["name"], "x".join(map(str, r["shape"]))), []).append(r)
+    for (name, shape), rs in series.items():
       rs = sorted(rs, key=lambda r: r[xkey])
       x = [r[xkey] for r in rs]
       y = [r["rate_median"] for r in rs]
@@ -67,11 +74,19 @@ def plot(results: list[dict], path: pathlib.Path) -> None:
         [r["rate_median"] - r["rate_min"] for r in rs],
         [r["rate_max"] - r["rate_median"] for r in rs],
       ]
-      ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=label)
+      ax.errorbar(
+        x, y, yerr=err, marker="o", capsize=3, color=colors[name], linestyle=styles[shape],
+        label=f"{name} {shape}",
+      )  # fmt: skip
     ax.set(xscale="log", yscale="log", xlabel=xkey, ylabel=UNITS[kind], title=kind)
+    ax.set_xticks(sorted({r[xkey] for rs in series.values() for r in rs}))
+    for axis in (ax.xaxis, ax.yaxis):
+      axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+      axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.grid(True, which="both", alpha=0.3)
     if series:
       ax.legend(fontsize=6)
+  fig.suptitle("median over repeats, bars: min-max; higher is better", fontsize=9)
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)
