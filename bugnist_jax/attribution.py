@@ -13,6 +13,7 @@ from bugnist_jax import saliency
 from bugnist_jax.errors import UserError
 from bugnist_jax.models import StagedModel
 from bugnist_jax.models.adapters import as_function, split_at
+from bugnist_jax.models.planes import compiler_options
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,19 +95,27 @@ def default_cam_layer(model: StagedModel, x: jax.Array, min_size: int = 3) -> st
 
 
 class Explainer:
-  """Binds a model once (pure functions, compiled once) and runs methods by name."""
+  """Binds a model once (pure functions, compiled once per method) and runs methods by name.
+
+  Each method runs inside one `jax.jit` with `planes.compiler_options()`, as training does
+  (the saliency functions are jitted themselves, and a nested jit takes no options).
+  """
 
   def __init__(self, model: StagedModel, layer: str | None, example: jax.Array):
     self.f = as_function(model)
     self.layer = layer or default_cam_layer(model, example)
     self.features, self.head = split_at(model, self.layer)
+    self._compiled = {}
 
   def __call__(self, method: str, x, targets, opts: Options) -> np.ndarray:
     """Maps of `method` for inputs x [B, *spatial, C]: [B, *spatial, C] or CAMs [B, *spatial]."""
     if method not in METHODS:
       raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
+    if (method, opts) not in self._compiled:
+      run = lambda x, t: METHODS[method].run(self, x, t, opts)
+      self._compiled[method, opts] = jax.jit(run, compiler_options=compiler_options())
     try:
-      return np.asarray(METHODS[method].run(self, x, targets, opts))
+      return np.asarray(self._compiled[method, opts](x, targets))
     except ValueError as e:  # the saliency package's word on what it cannot handle
       raise UserError(f"method {method}: {e}") from None
 

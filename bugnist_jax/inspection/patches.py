@@ -18,6 +18,7 @@ from bugnist_jax import saliency
 from bugnist_jax.data import pipeline
 from bugnist_jax.inspection.features import conv_layers, stage_function
 from bugnist_jax.inspection.receptive_field import Field, receptive_fields
+from bugnist_jax.models.planes import compiler_options
 from bugnist_jax.models.staged import StagedModel
 
 
@@ -65,7 +66,7 @@ def _scorer(model: StagedModel, normalize, layer: str, channel: int, field_layer
       cam = saliency.grad_cam(features, head, x, targets, upsample=False)
       return values, cam.reshape(cam.shape[0], -1).argmax(-1)
 
-  return jax.jit(score)
+  return jax.jit(score, compiler_options=compiler_options())
 
 
 def scan_source(
