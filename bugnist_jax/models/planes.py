@@ -1,7 +1,7 @@
 """Convolutions for XLA:CPU: 3D as 2D convolutions over planes, with a hand-written gradient.
 
-XLA's CPU backend runs 3D convolutions at 1-5 GFLOP/s, but 2D convolutions (Eigen) at about 100
-and matmuls at 100-130 on the project's 2-core machine. `conv_general_dilated` here is a
+XLA's CPU backend runs 3D convolutions at 1-60 GFLOP/s (the wide early layers slowest), but 2D
+convolutions (Eigen) at 100-167 and matmuls at 100-130 on the project's 2-core machine. `conv_general_dilated` here is a
 drop-in for `lax.conv_general_dilated` in nnx.Conv (same parameters, same function) that
 computes every direction of a stride-1 convolution with those fast kernels:
 
@@ -12,13 +12,14 @@ computes every direction of a stride-1 convolution with those fast kernels:
     tap's contribution, then the shifted sum;
   - otherwise: 2D convolutions over the (H, W) planes whose output channels hold one block per
     depth tap, then a shifted sum over depth (3D), or a plain 2D convolution (2D);
-- kernel gradient: a 2D convolution with the roles swapped (batch and depth are the
-  contracted "features", H x W the kernel), which Eigen runs without materialising im2col.
+- kernel gradient: a 2D convolution with the roles swapped (batch and W are the contracted
+  "features", the (D, H) plane of the output gradient the kernel), which Eigen runs without
+  materialising im2col.
 
 Measured on the 2-core CPU, BugCNN3D at 128x64x64, batch 4 (benchmarks/RESULTS.md for the whole
-model): the second layer's forward, input and kernel gradient take ~75, ~70, ~80 ms against
-300-520 ms each through XLA's 3D convolution. Strides, dilation and feature groups are passed
-to `lax.conv_general_dilated` unchanged: same function, no fast path.
+model): the second layer's forward, input and kernel gradient take about 55, 55 and 80-90 ms
+against 306, 511 and 522 ms through XLA's 3D convolution. Strides, dilation, feature groups and
+other ranks go to `lax.conv_general_dilated` unchanged: same function, no fast path.
 
 These kernels are fast only when XLA:CPU hands convolutions to Eigen: `compiler_options()` gives
 the option to pass to `jax.jit` (XLA's newer YNNPACK convolutions were 2x slower here).
