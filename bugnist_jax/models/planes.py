@@ -1,9 +1,10 @@
 """Convolutions for XLA:CPU: 3D as 2D convolutions over planes, with a hand-written gradient.
 
 XLA's CPU backend runs 3D convolutions at 1-60 GFLOP/s (the wide early layers slowest), but 2D
-convolutions (Eigen) at 100-167 and matmuls at 100-130 on the project's 2-core machine. `conv_general_dilated` here is a
-drop-in for `lax.conv_general_dilated` in nnx.Conv (same parameters, same function) that
-computes every direction of a stride-1 convolution with those fast kernels:
+convolutions (Eigen) at 100-167 and matmuls at 100-130 on the project's 2-core machine.
+`conv_general_dilated` here is a drop-in for `lax.conv_general_dilated` in nnx.Conv (same
+parameters, same function) that computes every direction of a stride-1 convolution with those
+fast kernels:
 
 - forward and input gradient (a correlation with the flipped kernel), chosen by width:
   - few input channels (the first layer, Cin = 1): "shift-add", the sum over kernel taps of
