@@ -26,8 +26,9 @@ class ConvBlock(nnx.Module):
 
   conv_impl: 'xla' is lax.conv_general_dilated (best on GPU/TPU); 'planes' (`planes.py`)
   computes it with 2D convolutions and matmuls, several times faster on CPU; 'auto' picks by
-  backend. pool_impl (`pooling.py`): 'argmax' fuses bias, ReLU and pool with a cheap gradient.
-  Same parameters and function either way.
+  backend. pool_impl (`pooling.py`): 'argmax' fuses bias, ReLU and pool with a cheap gradient,
+  so with it `block.conv(x)` alone leaves out the bias (`block(x)` does not). Same parameters and
+  function either way.
   """
 
   def __init__(
