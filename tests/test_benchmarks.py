@@ -92,6 +92,8 @@ def test_device_epoch_equals_feeding_batches_one_by_one():
     looped, metrics = step(looped, batch)
     losses.append(float(metrics["loss"]))
 
+  with pytest.raises(ValueError, match="jit=False"):
+    device_data.make_epoch_fn(step, batch_size=2)  # a jitted step cannot nest
   plain_step = make_train_step(graphdef, jax_cases.NORMALIZE, jit=False)
   epoch = device_data.make_epoch_fn(plain_step, batch_size=2)
   state, metrics = epoch(state, images, labels, key)

@@ -54,7 +54,7 @@ def test_values_and_both_gradients_match_xla(spatial, cin, cout, kernel, padding
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=2e-4)
 
 
-def test_strided_and_dilated_convolutions_fall_back_to_xla():
+def test_strided_dilated_and_channels_first_convolutions_fall_back_to_xla():
   x = jax.random.normal(jax.random.key(0), (1, 9, 8, 4))
   w = jax.random.normal(jax.random.key(1), (3, 3, 4, 5))
   ours = planes.conv_general_dilated(x, w, (2, 2), "SAME", rhs_dilation=(1, 2))
@@ -62,6 +62,27 @@ def test_strided_and_dilated_convolutions_fall_back_to_xla():
     x, w, (2, 2), "SAME", rhs_dilation=(1, 2), dimension_numbers=("NHWC", "HWIO", "NHWC")
   )
   np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-5)
+  # Channels-first numbers are honoured, not read as channels-last.
+  xc, wc = jnp.moveaxis(x, -1, 1), jnp.transpose(w, (3, 2, 0, 1))
+  names = ("NCHW", "OIHW", "NCHW")
+  ours = planes.conv_general_dilated(xc, wc, (1, 1), "SAME", dimension_numbers=names)
+  ref = lax.conv_general_dilated(xc, wc, (1, 1), "SAME", dimension_numbers=names)
+  np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("cin, cout", [(1, 6), (6, 1)])
+def test_bfloat16_sums_in_float32_like_xla(cin, cout):
+  """Shift-add and col2im add their 27 taps in float32: bf16 results stay as close to the
+  float32 truth as XLA's own bf16 convolution."""
+  x = jax.random.normal(jax.random.key(2), (2, 6, 6, 6, cin))
+  w = jax.random.normal(jax.random.key(3), (3, 3, 3, cin, cout))
+  truth = _reference(x, w, "SAME")
+  xb, wb = x.astype(jnp.bfloat16), w.astype(jnp.bfloat16)
+  ours = planes.conv_general_dilated(xb, wb, (1, 1, 1), "SAME")
+  theirs = _reference(xb, wb, "SAME")
+  assert ours.dtype == jnp.bfloat16
+  err = lambda y: float(jnp.abs(y.astype(jnp.float32) - truth).max())
+  assert err(ours) <= 1.5 * err(theirs) + 1e-3
 
 
 def test_compiler_options_compile_on_this_backend():

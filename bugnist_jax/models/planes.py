@@ -1,7 +1,7 @@
 """Convolutions for XLA:CPU: 3D as 2D convolutions over planes, with a hand-written gradient.
 
 XLA's CPU backend runs 3D convolutions at 1-60 GFLOP/s (the wide early layers slowest), but 2D
-convolutions (Eigen) at 100-167 and matmuls at 100-130 on the project's 2-core machine.
+convolutions (Eigen) at 100-167 and large matmuls at 130-177 on the project's 2-core machine.
 `conv_general_dilated` here is a drop-in for `lax.conv_general_dilated` in nnx.Conv (same
 parameters, same function) that computes every direction of a stride-1 convolution with those
 fast kernels:
@@ -23,7 +23,9 @@ against 306, 511 and 522 ms through XLA's 3D convolution. Strides, dilation, fea
 other ranks go to `lax.conv_general_dilated` unchanged: same function, no fast path.
 
 These kernels are fast only when XLA:CPU hands convolutions to Eigen: `compiler_options()` gives
-the option to pass to `jax.jit` (XLA's newer YNNPACK convolutions were 2x slower here).
+the option to pass to `jax.jit` (XLA's newer YNNPACK convolutions were 2x slower here). The
+gradient is a custom VJP: reverse mode (grad, vjp, grad of grad) only; for forward mode (jvp,
+jacfwd, hessian) use conv_impl='xla'.
 """
 
 import functools
@@ -73,28 +75,30 @@ def conv_general_dilated(
 ) -> jax.Array:
   """Channels-last lhs [B, *S, Cin] * rhs [*K, Cin, Cout] -> [B, *S', Cout], 2 or 3 spatial axes.
 
-  The signature nnx.Conv calls (`conv_general_dilated=`); nnx.Conv always passes channels-last
-  dimension numbers.
+  The signature nnx.Conv calls (`conv_general_dilated=`). Anything but channels-last stride-1
+  convolutions in 2 or 3 spatial dimensions goes to `lax.conv_general_dilated` as it is.
   """
-  del out_sharding
+  n = lhs.ndim - 2
   spatial, kernel = lhs.shape[1:-1], rhs.shape[:-2]
+  channels_last = lax.ConvDimensionNumbers(
+    (0, n + 1, *range(1, n + 1)), (n + 1, n, *range(n)), (0, n + 1, *range(1, n + 1))
+  )
+  numbers = dimension_numbers or channels_last
   unit = lambda v: v is None or all(d == 1 for d in v)
   if (
-    len(spatial) not in (2, 3)
+    n not in (2, 3)
+    or lax.conv_dimension_numbers(lhs.shape, rhs.shape, numbers) != channels_last
     or not unit(window_strides)
     or not unit(lhs_dilation)
     or not unit(rhs_dilation)
     or feature_group_count != 1
     or preferred_element_type is not None
+    or out_sharding is not None
   ):
-    n = len(spatial)
-    channels_last = lax.ConvDimensionNumbers(
-      (0, n + 1, *range(1, n + 1)), (n + 1, n, *range(n)), (0, n + 1, *range(1, n + 1))
-    )
     return lax.conv_general_dilated(
-      lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
-      dimension_numbers or channels_last, feature_group_count, precision=precision,
-      preferred_element_type=preferred_element_type,
+      lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, numbers,
+      feature_group_count, precision=precision, preferred_element_type=preferred_element_type,
+      **({} if out_sharding is None else {"out_sharding": out_sharding}),
     )  # fmt: skip
   pads = padding
   if isinstance(padding, str):
@@ -161,24 +165,32 @@ def _pad(x, pads):
 
 
 def _shift_add(x, w, pads, precision):
-  """sum over taps t and input channels i of x shifted by t, channel i, times w[t, i, :]."""
+  """sum over taps t and input channels i of x shifted by t, channel i, times w[t, i, :].
+
+  Summed in float32 (as XLA's convolutions accumulate), cast back to x's dtype.
+  """
   kernel, out = w.shape[:-2], _out_shape(x, w.shape[:-2], pads)
+  xp, w32 = _pad(x, pads).astype(jnp.float32), w.astype(jnp.float32)
   total = 0
-  for offset, xs in _taps(_pad(x, pads), kernel, out):
+  for offset, xs in _taps(xp, kernel, out):
     for i in range(x.shape[-1]):
-      total = total + xs[..., i : i + 1] * w[(*offset, i)]
+      total = total + xs[..., i : i + 1] * w32[(*offset, i)]
   return total.astype(x.dtype)
 
 
 def _col2im(x, w, pads, precision):
-  """Every tap's contribution by one matmul [N, Cin] x [Cin, taps * Cout], then shifted sums."""
+  """Every tap's contribution by one matmul [N, Cin] x [Cin, taps * Cout], then shifted sums
+  (in float32, cast back to x's dtype)."""
   kernel, cout = w.shape[:-2], w.shape[-1]
-  per_tap = jnp.einsum("...i,tio->...to", x, w.reshape(-1, *w.shape[-2:]), precision=precision)
+  per_tap = jnp.einsum(
+    "...i,tio->...to", x, w.reshape(-1, *w.shape[-2:]), precision=precision,
+    preferred_element_type=jnp.float32,
+  )  # fmt: skip
   per_tap = _pad(per_tap.reshape(*x.shape[:-1], -1), pads)
   total = 0
   for t, (_, zs) in enumerate(_taps(per_tap, kernel, _out_shape(x, kernel, pads))):
     total = total + zs[..., t * cout : (t + 1) * cout]
-  return total
+  return total.astype(x.dtype)
 
 
 def _depth_taps_out(x, w, pads, precision):
@@ -187,10 +199,10 @@ def _depth_taps_out(x, w, pads, precision):
   kd, kh, kw, _, cout = w.shape
   planes_kernel = jnp.moveaxis(w, 0, -2).reshape(kh, kw, cin, kd * cout)
   z = _conv2d(x.reshape(b * d, h, wd, cin), planes_kernel, pads[1:], precision)
-  z = _pad(z.reshape(b, d, *z.shape[1:]), (pads[0], (0, 0), (0, 0)))
+  z = _pad(z.reshape(b, d, *z.shape[1:]).astype(jnp.float32), (pads[0], (0, 0), (0, 0)))
   out_d = d + sum(pads[0]) - kd + 1
   total = sum(z[:, t : t + out_d, ..., t * cout : (t + 1) * cout] for t in range(kd))
-  return total
+  return total.astype(x.dtype)
 
 
 def _kernel_grad(x, g, kernel, pads, precision):

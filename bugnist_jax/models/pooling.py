@@ -9,7 +9,8 @@ All compute the same function (floor, like 'VALID' windows). They differ in thei
   position of each window's first maximum as int8 (-1 where the ReLU cuts the window off), so the
   backward pass writes the gradient from that small array alone, as PyTorch's MaxPool does; the
   full-resolution input need not be kept. Ties go to the first maximum (PyTorch's choice), so
-  gradients equal JAX's where windows have one maximum.
+  gradients equal JAX's where windows have one maximum. A custom VJP: reverse mode only (use
+  'reshape' for jvp, jacfwd or hessian).
 """
 
 import functools

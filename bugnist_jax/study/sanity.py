@@ -29,6 +29,7 @@ from bugnist_jax.attribution import METHODS, Options
 from bugnist_jax.config_defaults import with_overrides
 from bugnist_jax.errors import UserError, parse_flags, run_main
 from bugnist_jax.models.adapters import eval_view
+from bugnist_jax.models.planes import compiler_options
 from bugnist_jax.study.common import load_run
 from bugnist_jax.study.report import HtmlReport
 from bugnist_jax.training.evaluation import evaluate_run
@@ -58,7 +59,7 @@ def make_explain(model, method: str, targets: np.ndarray, opts: Options, layer: 
     maps = spec.run(bound, x, targets, opts)
     return maps if spec.cam else maps.sum(-1)
 
-  return jax.jit(explain), params
+  return jax.jit(explain, compiler_options=compiler_options()), params
 
 
 def plot_randomization(results: dict, layers: list[str], path: pathlib.Path) -> Figure:

@@ -67,6 +67,9 @@ def make_epoch_fn(train_step: TrainStep, *, batch_size: int, augmented: bool = T
   one by one.
   """
 
+  if hasattr(train_step, "lower"):  # a jax.jit function: its compiler options cannot nest
+    raise ValueError("train_step: pass the plain step, steps.make_train_step(..., jit=False)")
+
   def epoch(state, images, labels, key):
     indices, keys = epoch_plan(key, images.shape[0], batch_size)
 
