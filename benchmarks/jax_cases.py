@@ -24,7 +24,6 @@ from bugnist_jax.training.device_data import make_epoch_fn
 from bugnist_jax.training.steps import make_eval_step, make_train_step
 
 NORMALIZE = Normalization(mean=0.1, std=0.2)
-OPTS = {"compiler_options": compiler_options()}  # as the training steps compile
 SIGMA = 0.15
 
 
@@ -136,10 +135,11 @@ def smoothgrad_runner(
     x = jnp.asarray(NORMALIZE(_data(shape, 1)[0]))
     targets = jnp.zeros((1,), jnp.int32)
     kw = dict(targets=targets, num_samples=num_samples, sigma=SIGMA, batch_size=batch_size)
+    opts = compiler_options()  # as the training steps compile
     key = jax.random.key(0)
     if weights == "consts":
       f = as_function(model)
-      jitted = jax.jit(lambda x, key: smoothgrad(f, x, key=key, **kw), **OPTS)
+      jitted = jax.jit(lambda x, key: smoothgrad(f, x, key=key, **kw), compiler_options=opts)
       args = (x, key)
     else:
       graphdef, state = nnx.split(eval_view(model))
@@ -147,7 +147,7 @@ def smoothgrad_runner(
       def sg(state, x, key):
         return smoothgrad(lambda v: nnx.merge(graphdef, state)(v), x, key=key, **kw)
 
-      jitted, args = jax.jit(sg, **OPTS), (state, x, key)
+      jitted, args = jax.jit(sg, compiler_options=opts), (state, x, key)
     compiled, seconds, info = _compile_info(jitted, *args)
     return lambda: jax.block_until_ready(compiled(*args)), seconds, info
 

@@ -38,7 +38,7 @@ def base() -> ml_collections.ConfigDict:
   c.model.dense = 256  # width of the hidden dense layer
   c.model.batch_norm = False
   c.model.dropout = 0.0
-  # 'auto': 'planes' on CPU (3D convs as 2D ones, models/planes.py; 5-10x faster there), 'xla'
+  # 'auto': 'planes' on CPU (3D convs as 2D ones, models/planes.py; 4-9x faster there), 'xla'
   # on GPU/TPU. Same parameters and function either way, so checkpoints move between them.
   c.model.conv_impl = "auto"
   # 'argmax' (bias, ReLU and pool in one op, cheap gradient), 'reshape' or 'window'.

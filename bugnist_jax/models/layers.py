@@ -6,7 +6,7 @@ from flax import nnx
 from jax import lax
 
 from bugnist_jax.models import planes
-from bugnist_jax.models.pooling import POOL_IMPLS, relu_max_pool
+from bugnist_jax.models.pooling import check_pool_impl, relu_max_pool
 
 CONV_IMPLS = {"xla": lax.conv_general_dilated, "planes": planes.conv_general_dilated}
 
@@ -47,8 +47,7 @@ class ConvBlock(nnx.Module):
     rngs: nnx.Rngs,
   ):
     conv_impl = resolve_conv_impl(conv_impl)
-    if pool_impl not in POOL_IMPLS:
-      raise ValueError(f"unknown pool impl {pool_impl!r}; valid: {', '.join(POOL_IMPLS)}")
+    check_pool_impl(pool_impl)
     self.conv = nnx.Conv(
       in_features,
       out_features,

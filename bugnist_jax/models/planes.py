@@ -134,7 +134,7 @@ def _correlate(x, w, pads, precision):
     pads = tuple((max(lo, 0), max(hi, 0)) for lo, hi in pads)
   cin, cout = w.shape[-2:]
   if cin < NARROW:
-    return _materialize(_shift_add(x, w, pads, precision))
+    return _materialize(_shift_add(x, w, pads))
   if cout < NARROW:
     return _materialize(_col2im(x, w, pads, precision))
   if x.ndim == 4:
@@ -164,7 +164,7 @@ def _pad(x, pads):
   return lax.pad(x, jnp.zeros((), x.dtype), config)
 
 
-def _shift_add(x, w, pads, precision):
+def _shift_add(x, w, pads):
   """sum over taps t and input channels i of x shifted by t, channel i, times w[t, i, :].
 
   Summed in float32 (as XLA's convolutions accumulate), cast back to x's dtype.

@@ -24,10 +24,15 @@ from jax import lax
 POOL_IMPLS = ("reshape", "window", "argmax")
 
 
-def max_pool(x: jax.Array, window: int = 2, impl: str = "reshape") -> jax.Array:
-  """Max over non-overlapping windows of every spatial axis of x [B, *spatial, C] (floor)."""
+def check_pool_impl(impl: str) -> None:
+  """Raises ValueError naming the valid impls unless `impl` is one."""
   if impl not in POOL_IMPLS:
     raise ValueError(f"unknown pool impl {impl!r}; valid: {', '.join(POOL_IMPLS)}")
+
+
+def max_pool(x: jax.Array, window: int = 2, impl: str = "reshape") -> jax.Array:
+  """Max over non-overlapping windows of every spatial axis of x [B, *spatial, C] (floor)."""
+  check_pool_impl(impl)
   if impl == "window":
     dims = (window,) * (x.ndim - 2)
     return nnx.max_pool(x, window_shape=dims, strides=dims, padding="VALID")
