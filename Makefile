@@ -26,7 +26,7 @@ demo: $(VENV)/.core
 	$(PY) -m bugnist_jax.explain --workdir=$(WORKDIR) --method=smoothgrad,vanilla_gradient,grad_cam,integrated_gradients --num_samples=32 --batch_size=8 --sigma_sweep=0.05,0.1,0.2,0.3
 
 test: $(VENV)/.torch
-	$(PY) -m pytest -n 2 tests
+	$(PY) -m pytest -n 2 --dist loadgroup tests
 
 lint: $(VENV)/.core
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

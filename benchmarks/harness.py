@@ -96,7 +96,7 @@ def _runners(kind, shape, size, variants, dtype, suite, tc, kw):
       jax_cases.smoothgrad_runner(
         shape, size, *variants[0], batch_size=bs, dtype=dtype, weights="consts", **kw
       )
-    )  # fmt: skip
+    )
   if tc is not None:
     rs.append(tc.smoothgrad_runner(shape, size, method="loop", dtype=dtype, **kw))
     for bs in suite["sg_batch_sizes"]:

@@ -15,10 +15,10 @@ import optax
 from flax import nnx
 
 from benchmarks.measure import Runner
+from bugnist_jax import compile
 from bugnist_jax.data.transforms import Normalization
 from bugnist_jax.models import get_model
 from bugnist_jax.models.adapters import as_function, eval_view
-from bugnist_jax.models.planes import compiler_options
 from bugnist_jax.saliency import smoothgrad
 from bugnist_jax.training.device_data import make_epoch_fn
 from bugnist_jax.training.steps import make_eval_step, make_train_step
@@ -29,9 +29,14 @@ SIGMA = 0.15
 
 def _model(shape, model_kw, conv_impl, pool_impl, dtype):
   return get_model(
-    "bugcnn3d", input_shape=tuple(shape), conv_impl=conv_impl, pool_impl=pool_impl,
-    dtype=jnp.dtype(dtype), rngs=nnx.Rngs(0), **model_kw,
-  )  # fmt: skip
+    "bugcnn3d",
+    input_shape=tuple(shape),
+    conv_impl=conv_impl,
+    pool_impl=pool_impl,
+    dtype=jnp.dtype(dtype),
+    rngs=nnx.Rngs(0),
+    **model_kw,
+  )
 
 
 def _data(shape, batch, seed=0):
@@ -77,9 +82,14 @@ def _runner(name, build, items, info) -> Runner:
 
 
 def train_runner(
-  shape: Sequence[int], batch: int, conv_impl: str, pool_impl: str, *, dtype: str = "float32",
+  shape: Sequence[int],
+  batch: int,
+  conv_impl: str,
+  pool_impl: str,
+  *,
+  dtype: str = "float32",
   model_kw: dict,
-) -> Runner:  # fmt: skip
+) -> Runner:
   """One Adam train step per call (make_train_step, state donated), uint8 batch on device."""
 
   def build():
@@ -101,9 +111,14 @@ def train_runner(
 
 
 def infer_runner(
-  shape: Sequence[int], batch: int, conv_impl: str, pool_impl: str, *, dtype: str = "float32",
+  shape: Sequence[int],
+  batch: int,
+  conv_impl: str,
+  pool_impl: str,
+  *,
+  dtype: str = "float32",
   model_kw: dict,
-) -> Runner:  # fmt: skip
+) -> Runner:
   """One inference batch per call (make_eval_step)."""
 
   def build():
@@ -120,9 +135,16 @@ def infer_runner(
 
 
 def smoothgrad_runner(
-  shape: Sequence[int], num_samples: int, conv_impl: str, pool_impl: str, *,
-  batch_size: int | None, dtype: str = "float32", weights: str = "args", model_kw: dict,
-) -> Runner:  # fmt: skip
+  shape: Sequence[int],
+  num_samples: int,
+  conv_impl: str,
+  pool_impl: str,
+  *,
+  batch_size: int | None,
+  dtype: str = "float32",
+  weights: str = "args",
+  model_kw: dict,
+) -> Runner:
   """SmoothGrad of one volume per call, `batch_size` noisy copies at a time.
 
   weights='args': jit over (state, x, key), merged inside; 'consts': as_function(model).
@@ -135,11 +157,10 @@ def smoothgrad_runner(
     x = jnp.asarray(NORMALIZE(_data(shape, 1)[0]))
     targets = jnp.zeros((1,), jnp.int32)
     kw = dict(targets=targets, num_samples=num_samples, sigma=SIGMA, batch_size=batch_size)
-    opts = compiler_options()  # as the training steps compile
     key = jax.random.key(0)
     if weights == "consts":
       f = as_function(model)
-      jitted = jax.jit(lambda x, key: smoothgrad(f, x, key=key, **kw), compiler_options=opts)
+      jitted = compile.jit(lambda x, key: smoothgrad(f, x, key=key, **kw))
       args = (x, key)
     else:
       graphdef, state = nnx.split(eval_view(model))
@@ -147,22 +168,34 @@ def smoothgrad_runner(
       def sg(state, x, key):
         return smoothgrad(lambda v: nnx.merge(graphdef, state)(v), x, key=key, **kw)
 
-      jitted, args = jax.jit(sg, compiler_options=opts), (state, x, key)
+      jitted, args = compile.jit(sg), (state, x, key)
     compiled, seconds, info = _compile_info(jitted, *args)
     return lambda: jax.block_until_ready(compiled(*args)), seconds, info
 
   info = dict(
-    kind="smoothgrad", framework="jax", variant=f"{conv_impl}/{pool_impl} weights={weights}",
-    dtype=dtype, num_samples=num_samples, sg_batch_size=batch_size, shape=list(shape), batch=1,
-  )  # fmt: skip
+    kind="smoothgrad",
+    framework="jax",
+    variant=f"{conv_impl}/{pool_impl} weights={weights}",
+    dtype=dtype,
+    num_samples=num_samples,
+    sg_batch_size=batch_size,
+    shape=list(shape),
+    batch=1,
+  )
   name = f"jax {conv_impl}/{pool_impl} bs={batch_size} {weights} {dtype}"
   return _runner(name, build, 1, info)
 
 
 def epoch_runner(
-  shape: Sequence[int], num_volumes: int, batch: int, conv_impl: str, pool_impl: str, *,
-  dtype: str = "float32", model_kw: dict,
-) -> Runner:  # fmt: skip
+  shape: Sequence[int],
+  num_volumes: int,
+  batch: int,
+  conv_impl: str,
+  pool_impl: str,
+  *,
+  dtype: str = "float32",
+  model_kw: dict,
+) -> Runner:
   """One device-resident epoch per call: shuffle, augment and train, all in one jitted scan."""
   steps = num_volumes // batch
 
@@ -171,7 +204,7 @@ def epoch_runner(
     optimizer = nnx.Optimizer(model, optax.adam(1e-3), wrt=nnx.Param)
     graphdef, state = nnx.split((model, optimizer))
     images, labels = (jnp.asarray(a) for a in _data(shape, num_volumes))
-    epoch = make_epoch_fn(make_train_step(graphdef, NORMALIZE, jit=False), batch_size=batch)
+    epoch = make_epoch_fn(make_train_step(graphdef, NORMALIZE), batch_size=batch)
     key = jax.random.key(1)
     compiled, seconds, info = _compile_info(epoch, state, images, labels, key)
     holder = {"state": state}

@@ -83,16 +83,18 @@ def run_interleaved(runners: list[Runner], repeats: int, warmup: int = 1) -> lis
     compile_s = res["compile_s"]
     if compile_s is None:  # setup ran the first (compiling) call itself
       compile_s = max(res["first_s"] - float(np.median(times)), 0.0)
-    out.append({
-      "name": r.name,
-      "items": r.items,
-      "compile_s": float(compile_s),
-      "times_s": [float(t) for t in times],
-      "rate_median": float(np.median(rates)),
-      "rate_min": float(rates.min()),
-      "rate_max": float(rates.max()),
-      "peak_rss_growth_mb": (res["mem"].peak - res["base"]) / 2**20,
-      "device_peak_mb": None if r.device_peak() is None else r.device_peak() / 2**20,
-      **r.info,
-    })  # fmt: skip
+    out.append(
+      {
+        "name": r.name,
+        "items": r.items,
+        "compile_s": float(compile_s),
+        "times_s": [float(t) for t in times],
+        "rate_median": float(np.median(rates)),
+        "rate_min": float(rates.min()),
+        "rate_max": float(rates.max()),
+        "peak_rss_growth_mb": (res["mem"].peak - res["base"]) / 2**20,
+        "device_peak_mb": None if r.device_peak() is None else r.device_peak() / 2**20,
+        **r.info,
+      }
+    )
   return out

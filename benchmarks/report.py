@@ -75,9 +75,15 @@ def plot(results: list[dict], path: pathlib.Path) -> None:
         [r["rate_max"] - r["rate_median"] for r in rs],
       ]
       ax.errorbar(
-        x, y, yerr=err, marker="o", capsize=3, color=colors[name], linestyle=styles[shape],
+        x,
+        y,
+        yerr=err,
+        marker="o",
+        capsize=3,
+        color=colors[name],
+        linestyle=styles[shape],
         label=f"{name} {shape}",
-      )  # fmt: skip
+      )
     ax.set(xscale="log", yscale="log", xlabel=xkey, ylabel=UNITS[kind], title=kind)
     ax.set_xticks(sorted({r[xkey] for rs in series.values() for r in rs}))
     for axis in (ax.xaxis, ax.yaxis):

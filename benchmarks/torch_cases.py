@@ -98,9 +98,14 @@ def infer_runner(shape: Sequence[int], batch: int, *, dtype: str = "float32", mo
 
 
 def smoothgrad_runner(
-  shape: Sequence[int], num_samples: int, *, method: str, batch_size: int | None = None,
-  dtype: str = "float32", model_kw: dict,
-) -> Runner:  # fmt: skip
+  shape: Sequence[int],
+  num_samples: int,
+  *,
+  method: str,
+  batch_size: int | None = None,
+  dtype: str = "float32",
+  model_kw: dict,
+) -> Runner:
   """SmoothGrad of one volume per call: method 'loop' (the study's) or 'captum' (batched)."""
 
   def build():
@@ -120,8 +125,14 @@ def smoothgrad_runner(
     return call
 
   info = dict(
-    kind="smoothgrad", framework="torch", variant=method, dtype=dtype, shape=list(shape),
-    batch=1, num_samples=num_samples, sg_batch_size=batch_size if method == "captum" else 1,
-  )  # fmt: skip
+    kind="smoothgrad",
+    framework="torch",
+    variant=method,
+    dtype=dtype,
+    shape=list(shape),
+    batch=1,
+    num_samples=num_samples,
+    sg_batch_size=batch_size if method == "captum" else 1,
+  )
   name = f"torch {method}" + (f" bs={batch_size}" if method == "captum" else "") + f" {dtype}"
   return _runner(name, build, 1, info)

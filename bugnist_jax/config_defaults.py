@@ -1,14 +1,26 @@
 """Every config field with its default and meaning; config files override what they need.
 
-Configs are locked: a misspelled key on the command line or in a file is an error.
+`base(model=name)` builds the tree; `config.model` holds the fields of that model only (its
+constructor's keyword defaults, `models.MODELS[name].defaults()`; the model's docstring says
+what each means). Configs are locked by the commands: a misspelled key on the command line is
+an error, and `models.build_model` names a field a config file set that its model lacks.
+`parse_variants` is the one strict parser of `--config=file.py:variant` arguments.
 """
 
 import ml_collections
 from ml_collections import config_dict
 
+from bugnist_jax.models import model_spec
 
-def base() -> ml_collections.ConfigDict:
-  """The full config tree, defaults for the BugNIST 3D CNN."""
+
+def model_config(name: str) -> ml_collections.ConfigDict:
+  """`config.model` for the registered model `name`: its name and its own fields."""
+  spec = model_spec(name)
+  return ml_collections.ConfigDict({"name": name, **spec.defaults()})
+
+
+def base(model: str = "bugcnn3d") -> ml_collections.ConfigDict:
+  """The full config tree, with `config.model` of `model` (a key of models.MODELS)."""
   c = ml_collections.ConfigDict()
   c.seed = 0  # model init, dropout and data order
 
@@ -24,25 +36,20 @@ def base() -> ml_collections.ConfigDict:
   c.data.remove_packing = False  # threshold + largest connected component (cotton removal)
   c.data.packing_threshold = 90  # uint8 intensity for remove_packing
   c.data.packing_min_size = 0  # voxels; smaller largest component -> blank volume
-  c.data.mask_from_threshold = False  # training: `mask` = largest component above the threshold
+  c.data.mask_from_threshold = False  # training: object_mask = largest component > threshold
   c.data.shuffle_labels = False  # training labels permuted (data randomisation sanity check)
-  c.data.augment = True  # random flips and 90-degree rotations about the tube axis
+  # 'flip_rotate' (random flips, 90-degree rotations about the tube axis), 'hflip' (left-right
+  # flips, for natural images) or 'none'.
+  c.data.augment = "flip_rotate"
+  # Model inputs from uint8: 'standardize' ((x/255 - mean) / std, fitted on training items) or
+  # 'unit' (x/255 in [0, 1]).
+  c.data.normalization = "standardize"
   c.data.classes = ()  # imagefolder: class folder names to use, in label order (empty: all)
   c.data.num_workers = 0  # grain worker processes (0: threads in the main process)
   c.data.prefetch = 4  # batches read ahead
   c.data.normalization_examples = 128  # training items used to fit mean and std
 
-  c.model = ml_collections.ConfigDict()
-  c.model.name = "bugcnn3d"  # a key of bugnist_jax.models.MODELS
-  c.model.channels = (16, 32, 64, 128)  # conv widths of the four stages
-  c.model.dense = 256  # width of the hidden dense layer
-  c.model.batch_norm = False
-  c.model.dropout = 0.0
-  # 'auto': 'planes' on CPU (3D convs as 2D ones, models/planes.py; 4-9x faster there), 'xla'
-  # on GPU/TPU. Same parameters and function either way, so checkpoints move between them.
-  c.model.conv_impl = "auto"
-  # 'argmax' (bias, ReLU and pool in one op, cheap gradient), 'reshape' or 'window'.
-  c.model.pool_impl = "argmax"
+  c.model = model_config(model)  # fields: see the model class's docstring
 
   c.train = ml_collections.ConfigDict()
   c.train.batch_size = 16  # global batch, split over all local devices
@@ -67,6 +74,35 @@ def base() -> ml_collections.ConfigDict:
   return c
 
 
+def data_2d(c: ml_collections.ConfigDict, shape=(224, 224)) -> None:
+  """The 2D data fields of the Caltech-101 configs: the embedded synthetic images (or an image
+  folder with data.root), the study's five classes, left-right flips only (upside-down or
+  rotated objects are not in natural images)."""
+  c.data.source = "synthetic2d"  # or 'imagefolder' with data.root
+  c.data.classes = ("bonsai", "hawksbill", "menorah", "scorpion", "sunflower")
+  c.data.shape = tuple(shape)  # (H, W) every image is resized to
+  c.data.augment = "hflip"
+
+
+def parse_variants(
+  arg: str | None, path: str, valid: tuple[str, ...], exclusive: tuple[tuple[str, ...], ...] = ()
+) -> frozenset[str]:
+  """The variants named in `--config=<path>:<arg>`, comma-separated (e.g. 'arch3,smoke').
+
+  Strict: an unknown variant, or two of one `exclusive` group, is a ValueError naming the
+  file and the valid variants (the commands print it as one line).
+  """
+  names = frozenset(v.strip() for v in (arg or "").split(",") if v.strip())
+  unknown = sorted(names - set(valid))
+  if unknown:
+    raise ValueError(f"{path}: unknown variant {unknown[0]!r}; valid: {', '.join(valid)}")
+  for group in exclusive:
+    chosen = sorted(names & set(group))
+    if len(chosen) > 1:
+      raise ValueError(f"{path}: variants {' and '.join(chosen)} exclude each other")
+  return names
+
+
 def with_overrides(config: ml_collections.ConfigDict, **dotted) -> ml_collections.ConfigDict:
   """A copy of `config` with dotted-key overrides, e.g. `**{'data.remove_packing': True}`."""
   c = config.copy_and_resolve_references()
@@ -77,3 +113,6 @@ def with_overrides(config: ml_collections.ConfigDict, **dotted) -> ml_collection
       node = node[p]
     node[leaf] = value
   return c
+
+
+__all__ = ["base", "data_2d", "model_config", "parse_variants", "with_overrides"]

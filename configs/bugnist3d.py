@@ -11,7 +11,8 @@ from bugnist_jax import config_defaults
 
 
 def get_config(arg: str | None = None):
-  c = config_defaults.base()
+  config_defaults.parse_variants(arg, __file__, valid=())
+  c = config_defaults.base(model="bugcnn3d")
   c.data.source = "bugnist3d"
   c.data.shape = (128, 64, 64)  # the Kaggle files
   c.data.num_workers = 4  # reading 9154 TIFFs: worth worker processes

@@ -1,13 +1,15 @@
-"""The shortcut-learning study: raw vs cotton removed vs right-for-the-right-reasons.
+"""The shortcut-learning study (raw vs cotton removed vs right for the right reasons), and the
+sanity checks of its raw model.
 
   python -m bugnist_jax.study.shortcut --workdir=runs/shortcut_study \
       --config=configs/shortcut_study.py
   python -m bugnist_jax.study.sanity --workdir=runs/sanity --run=runs/shortcut_study/raw \
       --config=configs/shortcut_study.py
 
-Sized to run in about 10-15 minutes on 2 CPU cores. `:smoke` is a tiny run for tests.
-The `study` fields are read by the study commands; the rest is the usual training config that
-every condition starts from (each condition's own config is saved in its sub-workdir).
+Sized to run in about 10 minutes on 2 CPU cores. `:smoke` is a tiny run for tests.
+`config.study` is read by the shortcut study, `config.sanity` by the sanity study; the rest is
+the training config every condition starts from (each condition's own config is saved in its
+sub-workdir).
 """
 
 import ml_collections
@@ -16,9 +18,10 @@ from bugnist_jax import config_defaults
 
 
 def get_config(arg: str | None = None):
-  c = config_defaults.base()
+  variants = config_defaults.parse_variants(arg, __file__, valid=("smoke",))
+  c = config_defaults.base(model="bugcnn3d")
   c.data.source = "synthetic3d"
-  c.data.shape = (32, 16, 16)  # small: XLA's 3D convolutions are slow on CPU
+  c.data.shape = (32, 16, 16)  # small: the study trains three models and explains many volumes
   c.data.num_examples = 960
   c.data.shortcut_strength = 1.0  # the cotton gives the class away, as in the BugNIST study
   c.data.packing_threshold = 90  # keeps 82% of bug voxels and 0.4% of cotton at 32x16x16
@@ -30,7 +33,7 @@ def get_config(arg: str | None = None):
   c.train.log_every_steps = 20
   c.train.keep_checkpoints = 1
 
-  c.study = ml_collections.ConfigDict()
+  c.study = ml_collections.ConfigDict()  # bugnist_jax.study.shortcut
   c.study.conditions = ("raw", "cotton_removed", "right_reasons")
   c.study.right_reasons_weight = 10.0  # train.extra_loss_weight of the right_reasons model
   c.study.methods = ("smoothgrad", "vanilla_gradient", "integrated_gradients", "grad_cam")
@@ -42,15 +45,25 @@ def get_config(arg: str | None = None):
   c.study.smoothgrad_samples = 16
   c.study.ig_steps = 16
   c.study.batch_size = 16  # volumes explained at once
-  # Sanity study (bugnist_jax.study.sanity).
-  c.study.sanity_methods = (
-    "vanilla_gradient", "smoothgrad", "integrated_gradients", "guided_backprop", "grad_cam",
-    "guided_grad_cam", "input_x_gradient",
-  )  # fmt: skip
-  c.study.sanity_examples = 8
-  c.study.random_label_epochs = 4  # training of the label-randomised model (0: skip that test)
   c.study.seed = 0
-  if arg == "smoke":
+
+  c.sanity = ml_collections.ConfigDict()  # bugnist_jax.study.sanity
+  c.sanity.methods = (
+    "vanilla_gradient",
+    "smoothgrad",
+    "integrated_gradients",
+    "guided_backprop",
+    "grad_cam",
+    "guided_grad_cam",
+    "input_x_gradient",
+  )
+  c.sanity.cam_layer = "block2"
+  c.sanity.num_examples = 8  # test volumes compared
+  c.sanity.random_label_epochs = 4  # training of the label-randomised model (0: skip that test)
+  c.sanity.smoothgrad_samples = 16
+  c.sanity.ig_steps = 16
+  c.sanity.seed = 0
+  if "smoke" in variants:
     c.data.shape = (16, 16, 16)
     c.data.num_examples = 48
     c.model.channels = (4, 4, 8, 8)
@@ -60,7 +73,6 @@ def get_config(arg: str | None = None):
     c.train.log_every_steps = 5
     c.eval.batch_size = 8
     c.study.methods = ("vanilla_gradient", "grad_cam")
-    c.study.sanity_methods = ("vanilla_gradient", "guided_backprop", "grad_cam")
     c.study.cam_layer = "block1"
     c.study.num_explain = 8
     c.study.num_figure = 2
@@ -68,8 +80,10 @@ def get_config(arg: str | None = None):
     c.study.smoothgrad_samples = 2
     c.study.ig_steps = 2
     c.study.batch_size = 8
-    c.study.sanity_examples = 2
-    c.study.random_label_epochs = 1
-  elif arg:
-    raise ValueError(f"configs/shortcut_study.py: unknown variant {arg!r}; valid: smoke")
+    c.sanity.methods = ("vanilla_gradient", "guided_backprop", "grad_cam")
+    c.sanity.cam_layer = "block1"
+    c.sanity.num_examples = 2
+    c.sanity.random_label_epochs = 1
+    c.sanity.smoothgrad_samples = 2
+    c.sanity.ig_steps = 2
   return c

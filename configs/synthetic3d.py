@@ -9,7 +9,8 @@ from bugnist_jax import config_defaults
 
 
 def get_config(arg: str | None = None):
-  c = config_defaults.base()
+  variants = config_defaults.parse_variants(arg, __file__, valid=("smoke",))
+  c = config_defaults.base(model="bugcnn3d")
   c.data.source = "synthetic3d"
   # 48x24x24 keeps BugNIST's 2:1:1 aspect at 0.4x the voxels of the "tiny" release
   # (64x32x32): the whole demo (train, evaluate, explain) fits in minutes on 2 CPU cores.
@@ -23,7 +24,7 @@ def get_config(arg: str | None = None):
   c.train.batch_size = 16
   c.train.num_epochs = 6
   c.train.learning_rate = 3e-3
-  if arg == "smoke":
+  if "smoke" in variants:
     c.data.shape = (32, 16, 16)
     c.data.num_examples = 96
     c.model.channels = (4, 8, 8, 8)

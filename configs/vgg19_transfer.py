@@ -24,29 +24,16 @@ Real data: `--config.data.source=imagefolder --config.data.root=/path/101_Object
 `:smoke` is a tiny width-reduced run for tests (32x32 images, 1/8 of the channels).
 """
 
-import importlib.util
-import pathlib
-
 import ml_collections
 
 from bugnist_jax import config_defaults
 
 
-def _caltech2d():
-  """configs/caltech2d.py, loaded by path (config files are not a package)."""
-  path = pathlib.Path(__file__).with_name("caltech2d.py")
-  spec = importlib.util.spec_from_file_location("caltech2d_config", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  c = config_defaults.base()
-  _caltech2d().data_2d(c)  # same data fields as the small CNNs
+  variants = config_defaults.parse_variants(arg, __file__, valid=("smoke",))
+  c = config_defaults.base(model="vgg19")
+  config_defaults.data_2d(c)  # same data fields as the small CNNs
   c.data.num_examples = 500
-  c.model = ml_collections.ConfigDict()
-  c.model.name = "vgg19"  # bugnist_jax.models.vgg.VGG19 (torchvision layout)
   c.model.weights = ""  # path to torchvision's vgg19 .pth / .safetensors; '' = random (demo)
   c.model.batch_norm = False  # True for vgg19_bn weights
   c.model.replace_head = True  # new last Linear for our classes
@@ -59,7 +46,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.train.num_epochs = 5
   c.train.learning_rate = 1e-3
   c.eval.batch_size = 16
-  if arg == "smoke":
+  if "smoke" in variants:
     c.data.shape = (32, 32)
     c.data.num_examples = 100
     c.model.width = 0.125
@@ -70,6 +57,4 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.train.num_epochs = 2
     c.train.log_every_steps = 5
     c.eval.batch_size = 10
-  elif arg:
-    raise ValueError(f"config argument: unknown {arg!r}; valid: smoke")
   return c

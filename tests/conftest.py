@@ -1,9 +1,18 @@
-"""Shared fixtures: a tiny trained run that evaluate/explain/inspection tests reuse."""
+"""Shared fixtures: tiny trained 3D and 2D runs that the evaluate/explain/inspection tests reuse.
 
+Tests run on tiny shapes, where XLA's compile time is most of the time: like Flax's own
+`train_test.py`, they compile with most optimisations off (`JAX_DISABLE_MOST_OPTIMIZATIONS`,
+also for the commands the tests start as subprocesses). Numbers do not change; speed is
+measured by the benchmarks, not here.
+"""
+
+import os
 import pathlib
 import sys
 
 import pytest
+
+os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "configs"))
@@ -18,6 +27,21 @@ def smoke_config(**overrides):
   return with_overrides(synthetic3d.get_config("smoke"), **overrides)
 
 
+def smoke_config_2d(**overrides):
+  """configs/caltech2d.py:arch1,smoke made smaller still (48x48 images, one epoch)."""
+  import caltech2d
+
+  from bugnist_jax.config_defaults import with_overrides
+
+  small = {
+    "data.shape": (48, 48),
+    "data.num_examples": 60,
+    "train.num_epochs": 1,
+    "eval.batch_size": 10,
+  }
+  return with_overrides(caltech2d.get_config("arch1,smoke"), **(small | overrides))
+
+
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory) -> pathlib.Path:
   """Workdir of a finished 2-epoch smoke run (tiny 3D CNN on 32x16x16 synthetic volumes)."""
@@ -25,4 +49,14 @@ def trained_run(tmp_path_factory) -> pathlib.Path:
 
   workdir = tmp_path_factory.mktemp("smoke_run")
   train_and_evaluate(smoke_config(), workdir)
+  return workdir
+
+
+@pytest.fixture(scope="session")
+def trained_run_2d(tmp_path_factory) -> pathlib.Path:
+  """Workdir of a finished 1-epoch run of Caltech architecture 1 on 48x48 synthetic images."""
+  from bugnist_jax.training.loop import train_and_evaluate
+
+  workdir = tmp_path_factory.mktemp("smoke_run_2d")
+  train_and_evaluate(smoke_config_2d(), workdir)
   return workdir

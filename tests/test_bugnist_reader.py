@@ -78,8 +78,8 @@ def test_source_reads_what_was_written(kaggle):
   np.testing.assert_array_equal(rec["image"], generate_example(3, 12, SHAPE, 0.5)["image"])
   masks = tifffile.imread(kaggle / "masks" / "AC" / "bcrick_00012_mask.tif")
   ex = generate_example(3, 12, SHAPE, 0.5)
-  np.testing.assert_array_equal(masks == 1, ex["mask"] == 1)
-  np.testing.assert_array_equal(masks == 2, ex["cotton"] == 1)
+  np.testing.assert_array_equal(masks == 1, ex["object_mask"] == 1)
+  np.testing.assert_array_equal(masks == 2, ex["shortcut_mask"] == 1)
 
 
 def test_non_tiff_files_are_logged(tmp_path, caplog):
@@ -141,12 +141,17 @@ def test_float_volumes_checked_at_load(tmp_path):
 
 def test_cli_writes_layout_and_reports_bad_flags(tmp_path):
   run = [sys.executable, "-m", "bugnist_jax.make_synthetic", f"--out={tmp_path / 'o'}"]
-  ok = subprocess.run([*run, "--num_examples=12", "--shape=32,16,16", "--nomasks"],
-                      capture_output=True, text=True, cwd=Path(__file__).parents[1])  # fmt: skip
+  ok = subprocess.run(
+    [*run, "--num_examples=12", "--shape=32,16,16", "--nomasks"],
+    capture_output=True,
+    text=True,
+    cwd=Path(__file__).parents[1],
+  )
   assert ok.returncode == 0, ok.stderr
   assert len(scan_bugnist(tmp_path / "o", SHAPE)) == 12
   assert not (tmp_path / "o" / "masks").exists()
-  bad = subprocess.run([*run, "--shape=32,16"], capture_output=True, text=True,
-                       cwd=Path(__file__).parents[1])  # fmt: skip
+  bad = subprocess.run(
+    [*run, "--shape=32,16"], capture_output=True, text=True, cwd=Path(__file__).parents[1]
+  )
   assert bad.returncode == 2
   assert bad.stderr.strip().splitlines()[-1].startswith("error: --shape: 32,16")

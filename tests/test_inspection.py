@@ -60,8 +60,9 @@ def test_receptive_fields_match_gradient_support(shape):
 
 
 def test_receptive_fields_of_the_3d_model():
-  model = nnx.eval_shape(lambda: get_model("bugcnn3d", input_shape=(32, 16, 16),
-                                           channels=(2, 2, 2, 2), rngs=nnx.Rngs(0)))  # fmt: skip
+  model = nnx.eval_shape(
+    lambda: get_model("bugcnn3d", input_shape=(32, 16, 16), channels=(2, 2, 2, 2), rngs=nnx.Rngs(0))
+  )
   fields = inspection.receptive_fields(model, (32, 16, 16))
   assert list(fields) == ["block1", "block2", "block3", "block4"]
   # conv3 'SAME' (pad 1) then pool 2, four times: size 4, 10, 22, 46; jump 2, 4, 8, 16.
@@ -75,13 +76,19 @@ def test_feature_maps_and_figures(tmp_path):
   x = jax.random.normal(jax.random.key(1), (1, 64, 64, 3))
   maps = inspection.feature_maps(model, x)
   assert {k: v.shape for k, v in maps.items()} == {
-    "conv1": (1, 16, 16, 8), "conv2": (1, 7, 7, 16), "conv3": (1, 3, 3, 32)}  # fmt: skip
+    "conv1": (1, 16, 16, 8),
+    "pool1": (1, 7, 7, 8),
+    "conv2": (1, 7, 7, 16),
+    "pool2": (1, 3, 3, 16),
+    "conv3": (1, 3, 3, 32),
+    "pool3": (1, 1, 1, 32),
+  }
   paths = inspection.save_feature_maps(model, x, tmp_path)
-  assert [p.name for p in paths] == ["features_conv1.png", "features_conv2.png",
-                                     "features_conv3.png"]  # fmt: skip
+  assert [p.name for p in paths] == [f"features_{name}.png" for name in maps]
   assert all(p.stat().st_size > 1000 for p in paths)
-  model3d = get_model("bugcnn3d", input_shape=(32, 16, 16), channels=(2, 2, 2, 2), dense=4,
-                      rngs=nnx.Rngs(0))  # fmt: skip
+  model3d = get_model(
+    "bugcnn3d", input_shape=(32, 16, 16), channels=(2, 2, 2, 2), dense=4, rngs=nnx.Rngs(0)
+  )
   paths = inspection.save_feature_maps(model3d, jnp.ones((1, 32, 16, 16, 1)), tmp_path / "3d")
   assert len(paths) == 4 and all(p.exists() for p in paths)
 
@@ -98,8 +105,9 @@ def test_top_patches_are_the_strongest_items():
     assert acts[(i, *scan.positions[i], 3)] == pytest.approx(scan.values[i], abs=1e-5)
   top = scan.top(4)
   assert np.all(np.diff(scan.values[top]) <= 0) and scan.values[top[0]] == scan.values.max()
-  patches, captions, idx = inspection.top_patches(model, src, norm, "logits", 2, k=3,
-                                                  among=np.array([2, 7, 12]))  # fmt: skip
+  patches, captions, idx = inspection.top_patches(
+    model, src, norm, "logits", 2, k=3, among=np.array([2, 7, 12])
+  )
   assert sorted(idx.tolist()) == [2, 7, 12] and len(captions) == 3
   field = inspection.receptive_fields(model, (48, 48))["conv2"]
   assert all(p.ndim == 3 and p.shape[0] <= field.size[0] for p in patches)

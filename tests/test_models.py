@@ -62,9 +62,13 @@ def test_bfloat16_compute_keeps_float32_parameters_and_logits():
 
 def test_eval_view_turns_off_dropout_and_leaves_the_model_in_training_mode():
   model = BugCNN3D(
-    input_shape=(32, 16, 16), channels=(2, 4, 4, 4), dense=8, dropout=0.5, batch_norm=True,
+    input_shape=(32, 16, 16),
+    channels=(2, 4, 4, 4),
+    dense=8,
+    dropout=0.5,
+    batch_norm=True,
     rngs=nnx.Rngs(0),
-  )  # fmt: skip
+  )
   x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 32, 16, 16, 1)), jnp.float32)
   f = as_function(model)
   np.testing.assert_array_equal(f(x), f(x))  # deterministic: dropout off, running stats

@@ -17,7 +17,7 @@ class CountingSource:
     image = np.full((*self.shape, 1), i, np.uint8)
     mask = np.zeros(self.shape, np.uint8)
     mask[0, 0, 0] = 1
-    return {"image": image, "label": np.int32(i % 3), "mask": mask}
+    return {"image": image, "label": np.int32(i % 3), "object_mask": mask}
 
   def __repr__(self):
     return f"CountingSource({self.n})"

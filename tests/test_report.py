@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from bugnist_jax.study.report import HtmlReport, format_value
+from bugnist_jax.viz.html import HtmlReport, format_value
 
 
 class _Parser(html.parser.HTMLParser):
@@ -60,8 +60,12 @@ def _figure(path: pathlib.Path) -> pathlib.Path:
 def _report(tmp_path: pathlib.Path) -> pathlib.Path:
   rep = HtmlReport(tmp_path / "report.html", "Study <&> title")
   rep.section("Numbers", "Accuracy per model.")
-  rep.table([{"model": "raw", "accuracy": 0.9312, "note": "<b>"},
-             {"model": "no cotton", "accuracy": float("nan"), "note": 3}])  # fmt: skip
+  rep.table(
+    [
+      {"model": "raw", "accuracy": 0.9312, "note": "<b>"},
+      {"model": "no cotton", "accuracy": float("nan"), "note": 3},
+    ]
+  )
   rep.image(_figure(tmp_path / "figures" / "bars.png"), "bars")
   rep.image(_figure(tmp_path / "raw" / "eval" / "confusion.png"), "confusion")
   rep.pre('{"seed": 0, "x": "<y>"}', "Config")
@@ -77,8 +81,11 @@ def test_structure_images_and_tables(tmp_path):
   for src in p.imgs:
     assert (path.parent / src).is_file()
   (table,) = p.tables
-  assert table == [["model", "accuracy", "note"], ["raw", "0.931", "<b>"],
-                   ["no cotton", "\u2013", "3"]]  # fmt: skip
+  assert table == [
+    ["model", "accuracy", "note"],
+    ["raw", "0.931", "<b>"],
+    ["no cotton", "\u2013", "3"],
+  ]
   text = path.read_text()
   assert "<title>Study &lt;&amp;&gt; title</title>" in text  # escaped, not markup
   assert "&quot;x&quot;: &quot;&lt;y&gt;&quot;" in text and "<pre>" in text
@@ -110,12 +117,25 @@ def test_renders_in_headless_chromium(tmp_path):
   shot = tmp_path / "shot.png"
   with tempfile.TemporaryDirectory() as profile:
     subprocess.run(
-      ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-       "--no-first-run", "--disable-background-networking", "--disable-component-update",
-       "--disable-sync", f"--user-data-dir={profile}", f"--screenshot={shot}",
-       "--window-size=900,1400", path.resolve().as_uri()],
-      check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
+      [
+        "chromium",
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        f"--screenshot={shot}",
+        "--window-size=900,1400",
+        path.resolve().as_uri(),
+      ],
+      check=True,
+      capture_output=True,
+      timeout=60,
+    )
   import matplotlib.image
 
   img = matplotlib.image.imread(shot)[..., :3]

@@ -24,8 +24,9 @@ def _validation(workdir: pathlib.Path) -> list[dict]:
 
 def test_resume_after_sigkill_matches_an_uninterrupted_run(trained_run, tmp_path):
   workdir = tmp_path / "killed"
-  proc = subprocess.Popen([*CMD, f"--workdir={workdir}"], cwd=ROOT, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL)  # fmt: skip
+  proc = subprocess.Popen(
+    [*CMD, f"--workdir={workdir}"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+  )
   deadline = time.time() + 600
   while not _finished_checkpoints(workdir) and time.time() < deadline and proc.poll() is None:
     time.sleep(0.2)
@@ -36,8 +37,9 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(trained_run, tmp_path
   total = _validation(trained_run)[-1]["step"]
   assert first[-1] < total, "killed too late to test resuming"
 
-  out = subprocess.run([*CMD, f"--workdir={workdir}"], cwd=ROOT, capture_output=True, text=True,
-                       timeout=600)  # fmt: skip
+  out = subprocess.run(
+    [*CMD, f"--workdir={workdir}"], cwd=ROOT, capture_output=True, text=True, timeout=600
+  )
   assert out.returncode == 0, out.stderr[-2000:]
   assert f"resumed from step {first[-1]}" in out.stderr
   resumed, reference = _validation(workdir), _validation(trained_run)

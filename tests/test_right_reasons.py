@@ -33,13 +33,15 @@ def _setup(shape=(4, 4, 1), k=3, batch=2, seed=0):
 
 def test_zero_when_the_mask_covers_everything():
   model, x = _setup()
-  assert float(right_for_the_right_reasons(model, x, {"mask": jnp.ones(x.shape[:-1])})) == 0.0
+  assert (
+    float(right_for_the_right_reasons(model, x, {"object_mask": jnp.ones(x.shape[:-1])})) == 0.0
+  )
 
 
 def test_positive_when_some_input_is_outside_the_mask():
   model, x = _setup()
   mask = jnp.ones(x.shape[:-1]).at[:, 0, 0].set(0)
-  assert float(right_for_the_right_reasons(model, x, {"mask": mask})) > 0.0
+  assert float(right_for_the_right_reasons(model, x, {"object_mask": mask})) > 0.0
 
 
 def test_equals_hand_computation_on_a_linear_model():
@@ -54,7 +56,7 @@ def test_equals_hand_computation_on_a_linear_model():
   grad = (1.0 - 3 * p) @ w.T
   outside = 1 - mask.reshape(2, -1)
   expected = np.mean(np.sum((grad * outside) ** 2, axis=1))
-  got = float(right_for_the_right_reasons(model, x, {"mask": jnp.asarray(mask)}))
+  got = float(right_for_the_right_reasons(model, x, {"object_mask": jnp.asarray(mask)}))
   np.testing.assert_allclose(got, expected, rtol=1e-4)
 
 
@@ -88,7 +90,7 @@ def _train(weight: float, steps: int = 60):
   graphdef, state = nnx.split((model, opt))
   loss = right_for_the_right_reasons if weight > 0 else None
   step = make_train_step(graphdef, Normalization(0.5, 25 / 255), loss, weight)
-  batch = {"image": image, "label": labels.astype(np.int32), "mask": mask}
+  batch = {"image": image, "label": labels.astype(np.int32), "object_mask": mask}
   history = []
   for _ in range(steps):
     state, metrics = step(state, batch)
@@ -114,13 +116,13 @@ def test_mask_from_threshold_is_the_largest_bright_component():
   dim["image"][10:14, 5:9, 5:9] = 200  # a bright 4x4x4 block: the largest component
   dim["image"][0, 0, 0] = 200  # a single bright voxel elsewhere
   out = pipeline.MaskFromThreshold(threshold=90).map(dim)
-  assert out["mask"].dtype == np.uint8 and out["mask"].shape == (32, 16, 16)
-  assert out["mask"].sum() == 64 and out["mask"][10:14, 5:9, 5:9].all()
+  assert out["object_mask"].dtype == np.uint8 and out["object_mask"].shape == (32, 16, 16)
+  assert out["object_mask"].sum() == 64 and out["object_mask"][10:14, 5:9, 5:9].all()
   assert np.array_equal(out["image"], dim["image"])  # the image is untouched
   # In the training pipeline it replaces the mask before augmentation moves it with the image.
   ds = pipeline.train_dataset(
-    [dim] * 4, batch_size=2, seed=0, extra_transforms=[pipeline.MaskFromThreshold(90)]
+    [dim] * 4, batch_size=2, seed=0, transforms=[pipeline.MaskFromThreshold(90)]
   )
   batch = next(iter(ds))
-  assert batch["mask"].sum() == 2 * 64
-  assert np.all(batch["image"][..., 0][batch["mask"] > 0] == 200)
+  assert batch["object_mask"].sum() == 2 * 64
+  assert np.all(batch["image"][..., 0][batch["object_mask"] > 0] == 200)

@@ -124,9 +124,14 @@ def test_smoothgrad_sigma_zero_key_reproducibility_and_chunking(cnn2d):
   """Noise from the key: zero noise gives the gradient (to rounding: the mean of 7 copies), same
   key same map, and noisy copy i is the same however the copies are chunked (7 = 3 + 3 + 1)."""
   run = lambda key, sigma, batch_size=3: saliency.smoothgrad(
-    cnn2d.f, cnn2d.x, TARGETS, key=jax.random.key(key), num_samples=7, sigma=sigma,
+    cnn2d.f,
+    cnn2d.x,
+    TARGETS,
+    key=jax.random.key(key),
+    num_samples=7,
+    sigma=sigma,
     batch_size=batch_size,
-  )  # fmt: skip
+  )
   grads = saliency.vanilla_gradient(cnn2d.f, cnn2d.x, TARGETS)
   np.testing.assert_allclose(run(0, 0.0), grads, rtol=1e-6, atol=1e-6 * np.abs(grads).max())
   a = run(5, 0.3)
@@ -313,9 +318,14 @@ def test_occlusion_on_a_linear_model_matches_hand_computation(x64, spatial, wind
     total[box] += contrib[box].sum(axis=tuple(range(1, x.ndim)), keepdims=True)
     count[box] += 1
   attr = saliency.occlusion(
-    f, jnp.asarray(x), jnp.asarray(targets), window=window, stride=stride, baseline=baseline,
+    f,
+    jnp.asarray(x),
+    jnp.asarray(targets),
+    window=window,
+    stride=stride,
+    baseline=baseline,
     batch_size=4,
-  )  # fmt: skip
+  )
   np.testing.assert_allclose(attr, total / count, rtol=1e-10)
 
 

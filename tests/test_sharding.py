@@ -55,11 +55,15 @@ print("SHARDED")
 
 
 def test_four_simulated_devices_match_one(tmp_path):
-  env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
-         "JAX_PLATFORMS": "cpu"}  # fmt: skip
+  env = {
+    **os.environ,
+    "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+    "JAX_PLATFORMS": "cpu",
+  }
   root = pathlib.Path(__file__).resolve().parents[1]
-  out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, cwd=root, capture_output=True,
-                       text=True, timeout=600)  # fmt: skip
+  out = subprocess.run(
+    [sys.executable, "-c", SCRIPT], env=env, cwd=root, capture_output=True, text=True, timeout=600
+  )
   assert out.returncode == 0, out.stderr[-3000:]
   assert "MATCH" in out.stdout
   assert "SHARDED" in out.stdout

@@ -16,22 +16,23 @@ def test_records_are_deterministic_and_well_formed():
   np.testing.assert_array_equal(src.labels(), np.arange(12) % 5)
   for i in (0, 7, 11):
     a, b = src[i], pickle.loads(pickle.dumps(src))[i]
-    for k in ("image", "label", "mask", "box"):
+    for k in ("image", "label", "object_mask", "object_box"):
       np.testing.assert_array_equal(a[k], b[k])
     assert a["image"].shape == (48, 64, 3) and a["image"].dtype == np.uint8
-    assert a["mask"].shape == (48, 64) and a["mask"].dtype == np.uint8
-    assert a["box"].dtype == np.int32 and int(a["label"]) == i % 5
-    ys, xs = np.nonzero(a["mask"])
-    assert a["mask"].sum() > 30  # the object is visible
-    np.testing.assert_array_equal(a["box"], [ys.min(), xs.min(), ys.max() + 1, xs.max() + 1])
+    assert a["object_mask"].shape == (48, 64) and a["object_mask"].dtype == np.uint8
+    assert a["object_box"].dtype == np.int32 and int(a["label"]) == i % 5
+    ys, xs = np.nonzero(a["object_mask"])
+    assert a["object_mask"].sum() > 30  # the object is visible
+    np.testing.assert_array_equal(a["object_box"], [ys.min(), xs.min(), ys.max() + 1, xs.max() + 1])
   assert not np.array_equal(src[0]["image"], Synthetic2DSource(12, (48, 64), seed=4)[0]["image"])
   assert not np.array_equal(src[0]["image"], src[5]["image"])  # same class, other draw
 
 
 def test_classes_differ_in_shape_more_than_within():
   """Mask overlap (IoU of centred masks) is higher within a class than across classes."""
-  masks = {c: [generate_example(0, c + 5 * k, (64, 64))["mask"] for k in range(6)]
-           for c in range(5)}  # fmt: skip
+  masks = {
+    c: [generate_example(0, c + 5 * k, (64, 64))["object_mask"] for k in range(6)] for c in range(5)
+  }
 
   def centred(m):
     ys, xs = np.nonzero(m)
@@ -42,8 +43,15 @@ def test_classes_differ_in_shape_more_than_within():
     return (a & b).sum() / (a | b).sum()
 
   within = np.mean([iou(m[0], x) for m in masks.values() for x in m[1:]])
-  across = np.mean([iou(masks[c][0], masks[d][k]) for c in range(5) for d in range(5) if c != d
-                    for k in range(1, 6)])  # fmt: skip
+  across = np.mean(
+    [
+      iou(masks[c][0], masks[d][k])
+      for c in range(5)
+      for d in range(5)
+      if c != d
+      for k in range(1, 6)
+    ]
+  )
   assert within > across + 0.05
 
 
@@ -65,6 +73,6 @@ def test_horizontal_flip_moves_mask_and_box():
   assert 0 < len(changed) < 8  # about half the time
   f = changed[0]
   np.testing.assert_array_equal(f["image"], rec["image"][:, ::-1])
-  np.testing.assert_array_equal(f["mask"], rec["mask"][:, ::-1])
-  ys, xs = np.nonzero(f["mask"])
-  np.testing.assert_array_equal(f["box"], [ys.min(), xs.min(), ys.max() + 1, xs.max() + 1])
+  np.testing.assert_array_equal(f["object_mask"], rec["object_mask"][:, ::-1])
+  ys, xs = np.nonzero(f["object_mask"])
+  np.testing.assert_array_equal(f["object_box"], [ys.min(), xs.min(), ys.max() + 1, xs.max() + 1])

@@ -29,7 +29,7 @@ def _nearest_mean_accuracy(feats: np.ndarray, labels: np.ndarray) -> float:
 
 def _cotton_features(ex) -> list[float]:
   """Averaged over both tube ends: depth reached, log voxel count, mean intensity of the cotton."""
-  cot, img = ex["cotton"].astype(bool), ex["image"][..., 0].astype(float)
+  cot, img = ex["shortcut_mask"].astype(bool), ex["image"][..., 0].astype(float)
   z = cot.shape[0]
   ends = [(cot[: z // 2], img[: z // 2]), (cot[z // 2 :][::-1], img[z // 2 :][::-1])]
   feats = []
@@ -41,14 +41,18 @@ def _cotton_features(ex) -> list[float]:
 
 def _mask_features(ex) -> list[float]:
   """Bug volume and the spread of its voxels along its three principal axes."""
-  pts = np.argwhere(ex["mask"]).astype(float)
+  pts = np.argwhere(ex["object_mask"]).astype(float)
   ev = np.sort(np.linalg.eigvalsh(np.cov(pts.T)))[::-1]
-  return [np.log(len(pts)), *np.sqrt(np.maximum(ev, 0)), ex["image"][..., 0][ex["mask"] > 0].mean()]
+  return [
+    np.log(len(pts)),
+    *np.sqrt(np.maximum(ev, 0)),
+    ex["image"][..., 0][ex["object_mask"] > 0].mean(),
+  ]
 
 
 def test_deterministic_by_seed_and_index():
   a, b = generate_example(3, 5, SMALL), generate_example(3, 5, SMALL)
-  for k in ("image", "mask", "cotton", "label"):
+  for k in ("image", "object_mask", "shortcut_mask", "label"):
     np.testing.assert_array_equal(a[k], b[k])
   assert not np.array_equal(a["image"], generate_example(3, 17, SMALL)["image"])  # same class
   assert not np.array_equal(a["image"], generate_example(4, 5, SMALL)["image"])
@@ -58,10 +62,13 @@ def test_deterministic_by_seed_and_index():
 def test_record_shapes_and_dtypes(shape):
   ex = generate_example(0, 7, shape)
   assert ex["image"].shape == (*shape, 1) and ex["image"].dtype == np.uint8
-  assert ex["mask"].shape == shape and ex["mask"].dtype == np.uint8
-  assert ex["cotton"].shape == shape and ex["cotton"].dtype == np.uint8
+  assert ex["object_mask"].shape == shape and ex["object_mask"].dtype == np.uint8
+  assert ex["shortcut_mask"].shape == shape and ex["shortcut_mask"].dtype == np.uint8
   assert ex["label"].dtype == np.int32 and int(ex["label"]) == 7
-  assert set(np.unique(ex["mask"])) <= {0, 1} and set(np.unique(ex["cotton"])) <= {0, 1}
+  assert set(np.unique(ex["object_mask"])) <= {0, 1} and set(np.unique(ex["shortcut_mask"])) <= {
+    0,
+    1,
+  }
 
 
 def test_source_labels_balanced_and_consistent():
@@ -96,7 +103,11 @@ def test_bad_arguments_raise_user_error():
 
 def test_bug_is_bright_and_cotton_at_ends_apart_from_bug():
   for ex in _dataset(SMALL, 2, 0.5) + _dataset((64, 32, 32), 1, 0.5):
-    img, mask, cot = ex["image"][..., 0].astype(float), ex["mask"] > 0, ex["cotton"] > 0
+    img, mask, cot = (
+      ex["image"][..., 0].astype(float),
+      ex["object_mask"] > 0,
+      ex["shortcut_mask"] > 0,
+    )
     z = mask.shape[0]
     assert mask.sum() > 20 and cot.sum() > 0
     assert img[mask].mean() > img[~mask & ~cot].mean() + 40  # tissue well above background
@@ -126,6 +137,6 @@ def test_classes_differ_by_bug_shape():
 
 
 def test_signatures_are_distinct():
-  sig = synthetic3d._COTTON_SIGNATURES
+  sig = synthetic3d.COTTON_SIGNATURES
   d = np.linalg.norm(sig[:, None] - sig[None], axis=-1) + np.eye(12) * 9
   assert d.min() > 0.3  # much more than the +-0.07 jitter

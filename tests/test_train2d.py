@@ -6,8 +6,8 @@ import pathlib
 
 import pytest
 
-from bugnist_jax.inspection.report import look_inside
-from bugnist_jax.training.evaluation import evaluate_run
+from bugnist_jax.evaluation import evaluate_run
+from bugnist_jax.inspection import LookInsideRequest, look_inside
 from bugnist_jax.training.loop import train_and_evaluate
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / "configs"
@@ -44,8 +44,13 @@ def test_train_evaluate_look_inside(tmp_path):
   for split in ("train", "validation", "test"):
     assert (tmp_path / "eval" / f"confusion_{split}.png").stat().st_size > 1000
 
-  paths = look_inside(tmp_path, layer="conv2", channel=3, top_k=3)
+  paths = look_inside(tmp_path, LookInsideRequest(layer="conv2", channel=3, top_k=3))
   names = {p.relative_to(tmp_path / "inside").as_posix() for p in paths}
-  assert {"features/features_conv1.png", "features/features_conv3.png", "top_conv2_c3.png",
-          "top_patches_per_class.png", "saliency_sunflower.png"} <= names  # fmt: skip
+  assert {
+    "features/features_conv1.png",
+    "features/features_conv3.png",
+    "top_conv2_c3.png",
+    "top_patches_per_class.png",
+    "saliency_sunflower.png",
+  } <= names
   assert all(p.stat().st_size > 1000 for p in paths)

@@ -24,8 +24,14 @@ def _batch(seed, n=4, shape=(32, 16, 16)):
 
 
 def test_train_and_eval_steps_compile_once():
-  model = get_model("bugcnn3d", input_shape=(32, 16, 16), channels=(2, 4, 4, 4), dense=8,
-                    dropout=0.2, batch_norm=True)  # fmt: skip
+  model = get_model(
+    "bugcnn3d",
+    input_shape=(32, 16, 16),
+    channels=(2, 4, 4, 4),
+    dense=8,
+    dropout=0.2,
+    batch_norm=True,
+  )
   optimizer = nnx.Optimizer(model, optax.adam(1e-3), wrt=nnx.Param)
   graphdef, state = nnx.split((model, optimizer))
   train_step = make_train_step(graphdef, Normalization(0.2, 0.3))
@@ -42,18 +48,24 @@ def test_train_and_eval_steps_compile_once():
 
 def test_short_run_learns_well_above_chance(tmp_path):
   # strength 1: the cotton gives the class away, so a tiny model learns fast
-  config = smoke_config(**{
-    "data.shortcut_strength": 1.0, "data.num_examples": 240, "train.num_epochs": 6,
-    "model.channels": (8, 16, 16, 16), "model.dense": 32, "train.batch_size": 12,
-    "train.learning_rate": 3e-3,
-  })  # fmt: skip
+  config = smoke_config(
+    **{
+      "data.shortcut_strength": 1.0,
+      "data.num_examples": 240,
+      "train.num_epochs": 6,
+      "model.channels": (8, 16, 16, 16),
+      "model.dense": 32,
+      "train.batch_size": 12,
+      "train.learning_rate": 3e-3,
+    }
+  )
   final = train_and_evaluate(config, tmp_path)
   # chance is 1/12; P(>= 8 of 36 right by chance) < 0.5%
   assert final["val_accuracy"] >= 0.2
   log = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
   train = [r for r in log if r["split"] == "train"]
   assert train[-1]["loss"] < 0.9 * train[0]["loss"]
-  assert all(r["volumes_per_s"] > 0 for r in train)
+  assert all(r["examples_per_s"] > 0 for r in train)
   assert (tmp_path / "split.csv").exists() and (tmp_path / "data.json").exists()
 
 
@@ -90,8 +102,10 @@ def test_batch_size_must_fit_the_data(tmp_path):
 
 
 def test_unknown_source_optimizer_and_model_field_are_user_errors(tmp_path):
-  for overrides, field in [({"data.source": "mnist"}, "config.data.source"),
-                           ({"train.optimizer": "adagrad"}, "config.train.optimizer")]:  # fmt: skip
+  for overrides, field in [
+    ({"data.source": "mnist"}, "config.data.source"),
+    ({"train.optimizer": "adagrad"}, "config.train.optimizer"),
+  ]:
     with pytest.raises(UserError, match=field):
       train_and_evaluate(smoke_config(**overrides), tmp_path / field)
   config = smoke_config()

@@ -10,7 +10,8 @@ from flax import nnx
 from bugnist_jax import config_defaults
 from bugnist_jax.errors import UserError
 from bugnist_jax.models import get_model
-from bugnist_jax.models.vgg import GROUPS, adaptive_avg_pool, torch_key_map
+from bugnist_jax.models.pooling import adaptive_avg_pool
+from bugnist_jax.models.vgg import GROUPS, torch_key_map
 from bugnist_jax.training.optim import make_optimizer
 
 WIDTH, HIDDEN = 0.0625, 32  # 4..32 channels: fast, same layout
@@ -35,9 +36,14 @@ def _torch_vgg(torch, batch_norm: bool, num_classes: int):
       self.features = nn.Sequential(*layers)
       self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
       self.classifier = nn.Sequential(
-        nn.Linear(cin * 49, HIDDEN), nn.ReLU(True), nn.Dropout(),
-        nn.Linear(HIDDEN, HIDDEN), nn.ReLU(True), nn.Dropout(), nn.Linear(HIDDEN, num_classes),
-      )  # fmt: skip
+        nn.Linear(cin * 49, HIDDEN),
+        nn.ReLU(True),
+        nn.Dropout(),
+        nn.Linear(HIDDEN, HIDDEN),
+        nn.ReLU(True),
+        nn.Dropout(),
+        nn.Linear(HIDDEN, num_classes),
+      )
 
     def forward(self, x):
       return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
@@ -56,9 +62,16 @@ def _torch_vgg(torch, batch_norm: bool, num_classes: int):
 
 def _ours(weights: str, batch_norm: bool, shape, num_classes=7, replace_head=False):
   return get_model(
-    "vgg19", input_shape=shape, num_classes=num_classes, batch_norm=batch_norm, width=WIDTH,
-    hidden=HIDDEN, weights=weights, replace_head=replace_head, rngs=nnx.Rngs(1),
-  )  # fmt: skip
+    "vgg19",
+    input_shape=shape,
+    num_classes=num_classes,
+    batch_norm=batch_norm,
+    width=WIDTH,
+    hidden=HIDDEN,
+    weights=weights,
+    replace_head=replace_head,
+    rngs=nnx.Rngs(1),
+  )
 
 
 @pytest.mark.parametrize(
@@ -76,8 +89,9 @@ def test_loaded_weights_compute_torchs_function(tmp_path, batch_norm, suffix, sh
   x = np.random.default_rng(0).normal(size=(2, 3, *shape)).astype(np.float32)
   with torch.no_grad():
     expected = net(torch.from_numpy(x)).numpy()
-    expected_fc2 = net.classifier[:5](torch.flatten(net.avgpool(net.features(
-      torch.from_numpy(x))), 1)).numpy()  # fmt: skip
+    expected_fc2 = net.classifier[:5](
+      torch.flatten(net.avgpool(net.features(torch.from_numpy(x))), 1)
+    ).numpy()
   model = _ours(str(path), batch_norm, shape)
   f = nnx.view(model, deterministic=True, use_running_average=True, raise_if_not_found=False)
   xh = jnp.asarray(x.transpose(0, 2, 3, 1))
@@ -110,8 +124,9 @@ def test_adaptive_pool_matches_torch():
   torch = pytest.importorskip("torch")
   x = np.random.default_rng(1).normal(size=(2, 10, 3, 4)).astype(np.float32)
   expected = torch.nn.AdaptiveAvgPool2d(7)(torch.from_numpy(x.transpose(0, 3, 1, 2))).numpy()
-  np.testing.assert_allclose(adaptive_avg_pool(jnp.asarray(x)), expected.transpose(0, 2, 3, 1),
-                             rtol=1e-6, atol=1e-6)  # fmt: skip
+  np.testing.assert_allclose(
+    adaptive_avg_pool(jnp.asarray(x), 7), expected.transpose(0, 2, 3, 1), rtol=1e-6, atol=1e-6
+  )
 
 
 def test_bad_weight_files_raise_user_errors(tmp_path):

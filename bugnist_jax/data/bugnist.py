@@ -15,13 +15,24 @@ import tifffile
 from absl import logging
 
 from bugnist_jax.data.classes import CLASS_CODES
+from bugnist_jax.data.sources import IndexedSource
 from bugnist_jax.errors import UserError
 
 # File name prefixes of the Kaggle files per class (SL has none there; ours write `sl_`).
 FILE_PREFIXES: dict[str, str] = {
-  "AC": "bcrick_", "BC": "sfaar_", "BF": "spy_", "BL": "boffel_", "BP": "guld_", "CF": "krol_",
-  "GH": "gras_", "MA": "maddi_", "ML": "mel_", "PP": "fluepup_", "SL": "sl_", "WO": "bank_",
-}  # fmt: skip
+  "AC": "bcrick_",
+  "BC": "sfaar_",
+  "BF": "spy_",
+  "BL": "boffel_",
+  "BP": "guld_",
+  "CF": "krol_",
+  "GH": "gras_",
+  "MA": "maddi_",
+  "ML": "mel_",
+  "PP": "fluepup_",
+  "SL": "sl_",
+  "WO": "bank_",
+}
 
 _TIFF_SUFFIXES = (".tif", ".tiff")
 _FLOAT_DTYPES = (np.float16, np.float32, np.float64)
@@ -50,10 +61,14 @@ def _check_header(path: Path, shape: tuple[int, ...]) -> None:
         end = series.dataoffset + series.nbytes
       else:
         end = max(
-          (o + n for p in series.pages if p is not None
-           for o, n in zip(p.dataoffsets, p.databytecounts, strict=True)),
+          (
+            o + n
+            for p in series.pages
+            if p is not None
+            for o, n in zip(p.dataoffsets, p.databytecounts, strict=True)
+          ),
           default=0,
-        )  # fmt: skip
+        )
   except UserError:
     raise
   except Exception as e:  # tifffile raises many types for unparseable files
@@ -142,7 +157,7 @@ def read_volume(path: str | os.PathLike, shape: tuple[int, int, int]) -> np.ndar
   return _to_uint8(path, vol)
 
 
-class BugNISTSource:
+class BugNISTSource(IndexedSource):
   """Grain RandomAccessDataSource over scanned BugNIST files; reads each file on access.
 
   Holds only paths (picklable, thread-safe). Records: dict(image=uint8 [Z, Y, X, 1],
@@ -157,13 +172,11 @@ class BugNISTSource:
   ):
     self.root = str(root)
     self.items = [(str(p), int(lab)) for p, lab in items]
+    self.num_examples = len(self.items)
     self.shape = tuple(int(s) for s in shape)
 
-  def __len__(self) -> int:
-    return len(self.items)
-
-  def __getitem__(self, i: int) -> dict[str, np.ndarray]:
-    rel, label = self.items[int(i)]
+  def record(self, i: int) -> dict[str, np.ndarray]:
+    rel, label = self.items[i]
     vol = read_volume(Path(self.root) / rel, self.shape)
     return dict(image=vol[..., None], label=np.int32(label))
 

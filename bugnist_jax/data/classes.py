@@ -1,8 +1,19 @@
 """The 12 BugNIST classes, in the order used for labels everywhere."""
 
 CLASS_CODES: tuple[str, ...] = (
-    "AC", "BC", "BF", "BL", "BP", "CF", "GH", "MA", "ML", "PP", "SL", "WO",
-)  # fmt: skip
+  "AC",
+  "BC",
+  "BF",
+  "BL",
+  "BP",
+  "CF",
+  "GH",
+  "MA",
+  "ML",
+  "PP",
+  "SL",
+  "WO",
+)
 
 CLASS_NAMES: dict[str, str] = {
   "AC": "brown cricket",

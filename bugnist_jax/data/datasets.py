@@ -1,14 +1,26 @@
-"""From a data config to train/validation/test sources, with the split saved in the workdir."""
+"""From a data config to what a model sees: sources, the split, record transforms, DataInfo.
+
+`build(cfg, workdir)` gives the train/validation/test sources (the split saved in the
+workdir); `record_transforms(cfg)` the transforms every consumer applies to a record before
+the model sees it (packing removal), `training_transforms(cfg)` those training adds (masks
+from a threshold), `training_source(cfg, source)` the training items (labels shuffled), and
+`data_info(cfg, dataset, workdir)` the facts a run records in `data.json` (classes, shape,
+normalisation).
+"""
 
 import dataclasses
+import json
 import pathlib
 from collections.abc import Callable
 
+import grain
 import numpy as np
 
 from bugnist_jax.data import bugnist, imagefolder, splits, synthetic2d, synthetic3d
 from bugnist_jax.data.classes import CLASS_CODES
-from bugnist_jax.data.pipeline import SubsetSource
+from bugnist_jax.data.pipeline import MaskFromThreshold, RemovePacking
+from bugnist_jax.data.sources import ShuffledLabels, SubsetSource
+from bugnist_jax.data.transforms import Normalization
 from bugnist_jax.errors import UserError
 
 
@@ -93,7 +105,13 @@ def build(cfg, workdir: str | pathlib.Path) -> Dataset:
   """
   if cfg.source not in SOURCES:
     raise UserError(f"config.data.source: unknown {cfg.source!r}; valid: {', '.join(SOURCES)}")
-  full = SOURCES[cfg.source](cfg)
+  try:
+    full = SOURCES[cfg.source](cfg)
+  except UserError as e:  # a source names its argument; the user knows it as a config field
+    field = str(e).split(":", 1)[0]
+    if field in cfg:
+      raise UserError(f"config.data.{e}") from None
+    raise
   labels = np.asarray(full.source.labels())
   saved = pathlib.Path(workdir) / "split.csv"
   if cfg.split_csv:
@@ -113,3 +131,73 @@ def build(cfg, workdir: str | pathlib.Path) -> Dataset:
     image_shape=tuple(full.image_shape),
     items=full.items,
   )
+
+
+def record_transforms(cfg) -> list[grain.transforms.Map]:
+  """What every consumer applies to a record before the model sees it: cotton removal when
+  `cfg.remove_packing` (threshold + largest connected component)."""
+  if not cfg.remove_packing:
+    return []
+  return [RemovePacking(cfg.packing_threshold, cfg.get("packing_min_size", 0))]
+
+
+def training_transforms(cfg) -> list[grain.transforms.Map]:
+  """`record_transforms`, then what training adds: `object_mask` from the threshold when
+  `cfg.mask_from_threshold` (right for the right reasons on data without masks). `.get` so
+  configs saved before a field existed still load."""
+  extra = [MaskFromThreshold(cfg.packing_threshold)] if cfg.get("mask_from_threshold") else []
+  return [*record_transforms(cfg), *extra]
+
+
+def apply(transforms: list[grain.transforms.Map], record: dict) -> dict:
+  """`record` after each of `transforms` in turn."""
+  for t in transforms:
+    record = t.map(record)
+  return record
+
+
+def training_source(cfg, source):
+  """The training items: `source`, with its labels permuted when `cfg.shuffle_labels`."""
+  if cfg.get("shuffle_labels", False):
+    return ShuffledLabels(source, cfg.seed)
+  return source
+
+
+@dataclasses.dataclass(frozen=True)
+class DataInfo:
+  """Facts about the data a run trained on, written to `workdir/data.json` at its start."""
+
+  class_names: tuple[str, ...]
+  image_shape: tuple[int, ...]  # [*spatial, C]
+  normalization: Normalization
+
+  def save(self, workdir: pathlib.Path) -> None:
+    (workdir / "data.json").write_text(json.dumps(dataclasses.asdict(self), indent=2))
+
+  @classmethod
+  def load(cls, workdir: pathlib.Path) -> "DataInfo":
+    path = workdir / "data.json"
+    if not path.exists():
+      raise UserError(f"{path}: missing; is {workdir} the workdir of a training run?")
+    try:
+      d = json.loads(path.read_text())
+      norm = Normalization(**d["normalization"])
+      return cls(tuple(d["class_names"]), tuple(d["image_shape"]), norm)
+    except (ValueError, KeyError, TypeError) as e:
+      raise UserError(f"{path}: not a data.json written by a training run ({e})") from None
+
+
+def data_info(cfg, dataset: Dataset, workdir: pathlib.Path) -> DataInfo:
+  """The run's DataInfo: read back when resuming, else fitted on training items and saved."""
+  if (workdir / "data.json").exists():
+    return DataInfo.load(workdir)
+  train, seen = dataset.splits["train"], record_transforms(cfg)
+  n = min(cfg.normalization_examples, len(train))
+  images = [apply(seen, train[i])["image"] for i in range(n)]
+  info = DataInfo(
+    dataset.class_names,
+    dataset.image_shape,
+    Normalization.fit(images, cfg.get("normalization", "standardize")),
+  )
+  info.save(workdir)
+  return info

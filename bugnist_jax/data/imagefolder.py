@@ -18,6 +18,7 @@ import numpy as np
 from absl import logging
 from PIL import Image, UnidentifiedImageError
 
+from bugnist_jax.data.sources import IndexedSource
 from bugnist_jax.errors import UserError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".ppm", ".pgm")
@@ -95,7 +96,7 @@ def read_image(path: str | os.PathLike, shape: tuple[int, int]) -> np.ndarray:
     raise UserError(f"{path}: cannot decode image ({type(e).__name__}: {e})") from None
 
 
-class ImageFolderSource:
+class ImageFolderSource(IndexedSource):
   """Grain RandomAccessDataSource over scanned images; decodes each file on access.
 
   Holds only paths (picklable, thread-safe). Records: dict(image=uint8 [H, W, 3], label=int32).
@@ -104,15 +105,13 @@ class ImageFolderSource:
   def __init__(self, root: str | os.PathLike, items: list[tuple[str, int]], shape):
     self.root = str(class_root(root))
     self.items = [(str(p), int(lab)) for p, lab in items]
+    self.num_examples = len(self.items)
     self.shape = tuple(int(s) for s in shape)
     if len(self.shape) != 2:
-      raise UserError(f"config.data.shape: images need (H, W), got {self.shape}")
+      raise UserError(f"shape: images need (H, W), got {self.shape}")
 
-  def __len__(self) -> int:
-    return len(self.items)
-
-  def __getitem__(self, i: int) -> dict[str, np.ndarray]:
-    rel, label = self.items[int(i)]
+  def record(self, i: int) -> dict[str, np.ndarray]:
+    rel, label = self.items[i]
     return dict(image=read_image(Path(self.root) / rel, self.shape), label=np.int32(label))
 
   def labels(self) -> np.ndarray:

@@ -47,7 +47,7 @@ def write_synthetic(
     stem = f"{FILE_PREFIXES[code]}{i:0{width}d}"
     tifffile.imwrite(train / code / f"{stem}.tif", ex["image"][..., 0])
     if masks:
-      labels = ex["mask"] + 2 * ex["cotton"]  # disjoint by construction
+      labels = ex["object_mask"] + 2 * ex["shortcut_mask"]  # disjoint by construction
       tifffile.imwrite(out / "masks" / code / f"{stem}_mask.tif", labels)
     now = time.monotonic()
     if now - last > 5 or i + 1 == num_examples:

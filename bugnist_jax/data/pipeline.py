@@ -1,4 +1,4 @@
-"""grain pipelines: shuffled, augmented training batches and padded evaluation batches."""
+"""grain pipelines: record transforms, shuffled augmented training batches, padded eval batches."""
 
 import dataclasses
 from collections.abc import Iterator, Sequence
@@ -7,27 +7,8 @@ import grain
 import numpy as np
 
 from bugnist_jax.data import transforms
+from bugnist_jax.data.sources import MASK_KEYS
 from bugnist_jax.errors import UserError
-
-
-class SubsetSource:
-  """The items `indices` of a source, itself a grain RandomAccessDataSource."""
-
-  def __init__(self, source, indices: Sequence[int]):
-    self.source = source
-    self.indices = np.asarray(indices, np.int64)
-
-  def __len__(self) -> int:
-    return len(self.indices)
-
-  def __getitem__(self, i: int) -> dict:
-    return self.source[int(self.indices[i])]
-
-  def __repr__(self) -> str:
-    return f"SubsetSource({self.source!r}, {len(self.indices)} items)"
-
-  def labels(self) -> np.ndarray:
-    return np.asarray(self.source.labels())[self.indices]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,49 +19,29 @@ class RemovePacking(grain.transforms.Map):
   min_size: int = 0
 
   def map(self, record: dict) -> dict:
-    return {**record, "image": transforms.remove_packing(record["image"], self.threshold,
-                                                          self.min_size)}  # fmt: skip
+    return {
+      **record,
+      "image": transforms.remove_packing(record["image"], self.threshold, self.min_size),
+    }
 
 
 @dataclasses.dataclass(frozen=True)
 class MaskFromThreshold(grain.transforms.Map):
-  """Sets `mask` [*spatial] uint8 to the largest connected component above `threshold` (the
-  bug), so right-for-the-right-reasons training works on data without ground-truth masks."""
+  """Sets `object_mask` [*spatial] uint8 to the largest connected component above `threshold`
+  (the bug), so right-for-the-right-reasons training works on data without ground-truth masks."""
 
   threshold: int
 
   def map(self, record: dict) -> dict:
     kept = transforms.remove_packing(record["image"], self.threshold)[..., 0]
-    return {**record, "mask": (kept > self.threshold).astype(np.uint8)}
-
-
-class ShuffledLabels:
-  """A source whose labels are a seeded permutation of its own (data randomisation test,
-  Adebayo et al. 2018): class balance is kept and each item keeps its random label every epoch."""
-
-  def __init__(self, source, seed: int):
-    self.source = source
-    perm = np.random.default_rng(seed).permutation(len(source))
-    self._labels = np.asarray(source.labels(), np.int32)[perm]
-
-  def __len__(self) -> int:
-    return len(self.source)
-
-  def __getitem__(self, i: int) -> dict:
-    return {**self.source[i], "label": np.int32(self._labels[i])}
-
-  def __repr__(self) -> str:
-    return f"ShuffledLabels({self.source!r})"
-
-  def labels(self) -> np.ndarray:
-    return self._labels
+    return {**record, "object_mask": (kept > self.threshold).astype(np.uint8)}
 
 
 class FlipRotate(grain.transforms.RandomMap):
   """Random flips and 90-degree rotations; masks in the record move with the image."""
 
   def random_map(self, record: dict, rng: np.random.Generator) -> dict:
-    keys = [k for k in ("mask", "cotton") if k in record]
+    keys = [k for k in MASK_KEYS if k in record]
     image, *extras = transforms.random_flip_rotate(record["image"], rng, *(record[k] for k in keys))
     return {**record, "image": image, **dict(zip(keys, extras, strict=True))}
 
@@ -88,28 +49,34 @@ class FlipRotate(grain.transforms.RandomMap):
 class HorizontalFlip(grain.transforms.RandomMap):
   """Flips a 2D image [H, W, C] left-right with probability 1/2 (natural images: no rotations).
 
-  `mask` [H, W] flips with it and `box` (y0, x0, y1, x1), x1 exclusive, is mirrored.
+  Masks in the record flip with it and `object_box` (y0, x0, y1, x1), x1 exclusive, is mirrored.
   """
 
   def random_map(self, record: dict, rng: np.random.Generator) -> dict:
     if rng.random() >= 0.5:
       return record
     out = {**record, "image": np.ascontiguousarray(record["image"][:, ::-1])}
-    if "mask" in record:
-      out["mask"] = np.ascontiguousarray(record["mask"][:, ::-1])
-    if "box" in record:
-      y0, x0, y1, x1 = np.asarray(record["box"]).tolist()
+    for key in MASK_KEYS:
+      if key in record:
+        out[key] = np.ascontiguousarray(record[key][:, ::-1])
+    if "object_box" in record:
+      y0, x0, y1, x1 = np.asarray(record["object_box"]).tolist()
       width = record["image"].shape[1]
-      out["box"] = np.array([y0, width - x1, y1, width - x0], np.int32)
+      out["object_box"] = np.array([y0, width - x1, y1, width - x0], np.int32)
     return out
 
 
-# config.data.augment: True (or 'flip_rotate') = FlipRotate, 'hflip' = HorizontalFlip.
-AUGMENTATIONS = {"flip_rotate": FlipRotate, "hflip": HorizontalFlip}
+# config.data.augment: 'flip_rotate' (volumes), 'hflip' (natural images) or 'none'.
+AUGMENTATIONS = {"flip_rotate": FlipRotate, "hflip": HorizontalFlip, "none": None}
 
 
-def _record_transforms(packing: RemovePacking | None) -> list:
-  return [packing] if packing is not None else []
+def augmentation(augment: bool | str) -> grain.transforms.RandomMap | None:
+  """The random transform of config.data.augment (True/False from configs saved before it was a
+  string mean 'flip_rotate'/'none'); UserError for an unknown name."""
+  kind = {True: "flip_rotate", False: "none"}.get(augment, augment)
+  if kind not in AUGMENTATIONS:
+    raise UserError(f"config.data.augment: unknown {augment!r}; valid: {', '.join(AUGMENTATIONS)}")
+  return AUGMENTATIONS[kind]() if AUGMENTATIONS[kind] else None
 
 
 def train_dataset(
@@ -117,28 +84,23 @@ def train_dataset(
   *,
   batch_size: int,
   seed: int,
-  augment: bool | str = True,
-  packing: RemovePacking | None = None,
+  augment: bool | str = "flip_rotate",
+  transforms: Sequence[grain.transforms.Map] = (),
   num_workers: int = 0,
   prefetch_buffer: int = 2,
-  extra_transforms: Sequence[grain.transforms.Map] = (),
 ) -> grain.IterDataset:
   """Endless training batches: a fresh seeded shuffle every epoch, whole batches only.
 
   Its iterator's state (`grain.checkpoint.CheckpointSave`) pins the position in the stream,
-  so a resumed run sees exactly the batches an uninterrupted one would. `extra_transforms`
-  (e.g. `MaskFromThreshold`) run after the packing removal, before augmentation.
+  so a resumed run sees exactly the batches an uninterrupted one would. `transforms` (record
+  transforms, e.g. `RemovePacking`, `MaskFromThreshold`) run before the augmentation.
   """
   ds = grain.MapDataset.source(source).seed(seed).shuffle().repeat(None)
-  for t in [*_record_transforms(packing), *extra_transforms]:
+  for t in transforms:
     ds = ds.map(t)
-  if augment:
-    kind = "flip_rotate" if augment is True else augment
-    if kind not in AUGMENTATIONS:
-      raise UserError(
-        f"config.data.augment: unknown {augment!r}; valid: True, False, {', '.join(AUGMENTATIONS)}"
-      )
-    ds = ds.random_map(AUGMENTATIONS[kind]())
+  random = augmentation(augment)
+  if random is not None:
+    ds = ds.random_map(random)
   ds = ds.batch(batch_size, drop_remainder=True)
   it = ds.to_iter_dataset(grain.ReadOptions(num_threads=2, prefetch_buffer_size=prefetch_buffer))
   if num_workers > 0:
@@ -147,7 +109,7 @@ def train_dataset(
 
 
 def eval_batches(
-  source, *, batch_size: int, packing: RemovePacking | None = None
+  source, *, batch_size: int, transforms: Sequence[grain.transforms.Map] = ()
 ) -> Iterator[dict[str, np.ndarray]]:
   """Every item once, in order, in batches of exactly `batch_size`.
 
@@ -155,7 +117,7 @@ def eval_batches(
   padding), so evaluation compiles once and counts every item exactly once.
   """
   ds = grain.MapDataset.source(source)
-  for t in _record_transforms(packing):
+  for t in transforms:
     ds = ds.map(t)
   n = len(source)
   for start in range(0, n, batch_size):

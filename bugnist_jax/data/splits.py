@@ -49,8 +49,10 @@ def stratified_split(
     parts["train"].append(idx[:n_train])
     parts["validation"].append(idx[n_train : n_train + n_val])
     parts["test"].append(idx[n_train + n_val :])
-  return {k: np.sort(np.concatenate(v)).astype(np.int64) if v else np.zeros(0, np.int64)
-          for k, v in parts.items()}  # fmt: skip
+  return {
+    k: np.sort(np.concatenate(v)).astype(np.int64) if v else np.zeros(0, np.int64)
+    for k, v in parts.items()
+  }
 
 
 def write_split_csv(

@@ -13,14 +13,16 @@ Backgrounds are clutter: a smooth random colour gradient, pixel noise and random
 strokes and blobs (also in object-like colours), so the object must be told by its shape.
 Objects get random position, scale, rotation (up to +-30 degrees) and colour jitter.
 
-Records: image uint8 [H, W, 3], label int32 (index % 5), mask uint8 [H, W] (1 on the object),
-box int32 [4] = (y0, x0, y1, x1) of the mask, y1/x1 exclusive. Example `i` of seed `s` is drawn
-from `np.random.default_rng([s, i])`, so it is the same whatever the order of access.
+Records: image uint8 [H, W, 3], label int32 (index % 5), object_mask uint8 [H, W] (1 on the
+object), object_box int32 [4] = (y0, x0, y1, x1) of the mask, y1/x1 exclusive. Example `i` of
+seed `s` is drawn from `np.random.default_rng([s, i])`, so it is the same whatever the order of
+access.
 Drawing works in coordinates relative to the image size: 64x64 and 224x224 look alike.
 """
 
 import numpy as np
 
+from bugnist_jax.data.sources import IndexedSource
 from bugnist_jax.errors import UserError
 
 CLASS_NAMES: tuple[str, ...] = ("bonsai", "hawksbill", "menorah", "scorpion", "sunflower")
@@ -127,8 +129,13 @@ def _bonsai(cv: _Canvas, rng: np.random.Generator) -> None:
       tips.append(q)
       return
     for turn in (-1, 1):
-      branch(q, angle + turn * rng.uniform(0.35, 0.8), length * rng.uniform(0.6, 0.8),
-             radius * 0.7, depth - 1)  # fmt: skip
+      branch(
+        q,
+        angle + turn * rng.uniform(0.35, 0.8),
+        length * rng.uniform(0.6, 0.8),
+        radius * 0.7,
+        depth - 1,
+      )
 
   branch(np.array([0.88, 0.5]), rng.uniform(-0.2, 0.2), 0.25, 0.035, 3)
   for t in tips:
@@ -205,8 +212,14 @@ def _sunflower(cv: _Canvas, rng: np.random.Generator) -> None:
 
 _DRAW = (_bonsai, _hawksbill, _menorah, _scorpion, _sunflower)
 # Object colours reused for distractor strokes, so colour alone does not give the class away.
-_PALETTE = ((0.4, 0.25, 0.12), (0.2, 0.55, 0.18), (0.5, 0.32, 0.15), (0.8, 0.65, 0.25),
-            (0.25, 0.2, 0.12), (0.98, 0.8, 0.1))  # fmt: skip
+_PALETTE = (
+  (0.4, 0.25, 0.12),
+  (0.2, 0.55, 0.18),
+  (0.5, 0.32, 0.15),
+  (0.8, 0.65, 0.25),
+  (0.25, 0.2, 0.12),
+  (0.98, 0.8, 0.1),
+)
 
 
 def _background(cv: _Canvas, rng: np.random.Generator) -> None:
@@ -231,7 +244,8 @@ def _distractors(cv: _Canvas, rng: np.random.Generator, n: int) -> None:
 
 
 def generate_example(seed: int, index: int, shape: tuple[int, int] = (224, 224)) -> dict:
-  """Example `index` of seed `seed`: dict(image uint8 [H, W, 3], label, mask, box)."""
+  """Example `index` of seed `seed`: dict(image uint8 [H, W, 3], label, object_mask,
+  object_box)."""
   rng = np.random.default_rng([seed, index])
   label = index % NUM_CLASSES
   cv = _Canvas(shape)
@@ -244,33 +258,30 @@ def generate_example(seed: int, index: int, shape: tuple[int, int] = (224, 224))
   img = cv.img + 0.04 * rng.standard_normal(cv.img.shape, dtype=np.float32)
   mask = (cv.mask > 0.5).astype(np.uint8)
   ys, xs = np.nonzero(mask)
-  box = (np.array([ys.min(), xs.min(), ys.max() + 1, xs.max() + 1], np.int32) if ys.size
-         else np.zeros(4, np.int32))  # fmt: skip
+  box = (
+    np.array([ys.min(), xs.min(), ys.max() + 1, xs.max() + 1], np.int32)
+    if ys.size
+    else np.zeros(4, np.int32)
+  )
   return dict(
     image=np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8),
     label=np.int32(label),
-    mask=mask,
-    box=box,
+    object_mask=mask,
+    object_box=box,
   )
 
 
-class Synthetic2DSource:
+class Synthetic2DSource(IndexedSource):
   """Grain RandomAccessDataSource of `num_examples` synthetic images of `shape` (H, W)."""
 
   def __init__(self, num_examples: int, shape: tuple[int, int] = (224, 224), seed: int = 0):
     if num_examples < 1:
-      raise UserError(f"config.data.num_examples: must be positive, got {num_examples}")
+      raise UserError(f"num_examples: must be positive, got {num_examples}")
     if len(shape) != 2 or min(shape) < 16:
-      raise UserError(f"config.data.shape: synthetic2d needs (H, W) >= 16, got {tuple(shape)}")
+      raise UserError(f"shape: synthetic2d needs (H, W) >= 16, got {tuple(shape)}")
     self.num_examples, self.shape, self.seed = int(num_examples), tuple(map(int, shape)), int(seed)
 
-  def __len__(self) -> int:
-    return self.num_examples
-
-  def __getitem__(self, i: int) -> dict:
-    i = int(i)
-    if not 0 <= i < self.num_examples:
-      raise IndexError(f"index {i} out of range for {self.num_examples} examples")
+  def record(self, i: int) -> dict:
     return generate_example(self.seed, i, self.shape)
 
   def labels(self) -> np.ndarray:

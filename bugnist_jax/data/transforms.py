@@ -10,24 +10,45 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import ndimage
 
+NORMALIZATIONS = ("standardize", "unit")
+
 
 @dataclasses.dataclass(frozen=True)
 class Normalization:
-  """x -> (x / 255 - mean) / std, with mean and std of training images scaled to [0, 1]."""
+  """x -> (x / 255 - mean) / std: the one map from stored uint8 intensities to model inputs.
+
+  'standardize' fits mean and std on training images scaled to [0, 1]; 'unit' is mean 0,
+  std 1, inputs in [0, 1] (what a retina-like front-end expects). Every consumer (training,
+  evaluation, explain, look_inside, the studies) takes it from the run; `invert` maps model
+  inputs back to [0, 1] intensities for display.
+  """
 
   mean: float
   std: float
+  kind: str = "standardize"
 
   def __call__(self, image):
     """image uint8 [B, *spatial, C] (numpy or jax) -> float32 of the same shape."""
     x = jnp.asarray(image, jnp.float32) / 255.0
     return (x - self.mean) / self.std
 
+  def invert(self, x):
+    """Model inputs (any shape) -> intensities in [0, 1] (not clipped): x * std + mean."""
+    return x * self.std + self.mean
+
+  def to_uint8(self, x) -> np.ndarray:
+    """Model inputs -> uint8 intensities, clipped to [0, 255] (for images and TIFFs)."""
+    return np.clip(np.rint(np.asarray(self.invert(x), np.float32) * 255.0), 0, 255).astype(np.uint8)
+
   @classmethod
-  def fit(cls, images: list[np.ndarray]) -> "Normalization":
-    """Mean and std over all voxels of `images` (uint8 arrays)."""
+  def fit(cls, images: list[np.ndarray], kind: str = "standardize") -> "Normalization":
+    """Mean and std over all voxels of `images` (uint8 arrays); 'unit' needs none."""
+    if kind not in NORMALIZATIONS:
+      raise ValueError(f"normalization: unknown {kind!r}; valid: {', '.join(NORMALIZATIONS)}")
+    if kind == "unit":
+      return cls(mean=0.0, std=1.0, kind=kind)
     data = np.concatenate([np.asarray(im, np.float64).ravel() / 255.0 for im in images])
-    return cls(mean=float(data.mean()), std=float(max(data.std(), 1e-6)))
+    return cls(mean=float(data.mean()), std=float(max(data.std(), 1e-6)), kind=kind)
 
 
 _FULL_CONNECTIVITY = {ndim: ndimage.generate_binary_structure(ndim, ndim) for ndim in (2, 3)}

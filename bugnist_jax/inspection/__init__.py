@@ -1,29 +1,23 @@
 """Looking inside a trained CNN: feature maps, receptive fields, maximally activating patches.
 
-Works for every staged model (2D and 3D); imports jax, numpy and our models, data and viz.
+Works for every staged model (2D and 3D) through the model contract; imports jax, numpy and
+our models, data and viz.
 """
 
-from bugnist_jax.inspection.features import (
-  conv_layers,
-  feature_maps,
-  save_feature_maps,
-  stage_function,
-)
+from bugnist_jax.inspection.features import feature_maps, save_feature_maps
 from bugnist_jax.inspection.patches import Scan, crop, scan_source, top_patches
-from bugnist_jax.inspection.receptive_field import Field, receptive_fields, stage_ops
-from bugnist_jax.inspection.report import look_inside
+from bugnist_jax.inspection.receptive_field import Field, receptive_fields
+from bugnist_jax.inspection.report import LookInsideRequest, look_inside
 
 __all__ = [
   "Field",
+  "LookInsideRequest",
   "Scan",
-  "conv_layers",
   "crop",
   "feature_maps",
   "look_inside",
   "receptive_fields",
   "save_feature_maps",
   "scan_source",
-  "stage_function",
-  "stage_ops",
   "top_patches",
 ]

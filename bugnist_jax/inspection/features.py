@@ -1,7 +1,6 @@
-"""Feature maps: every conv stage's activations for one input, and a figure grid per layer."""
+"""Feature maps: every spatial stage's activations for one input, and a figure grid per layer."""
 
 import pathlib
-from collections.abc import Callable
 
 import jax
 import numpy as np
@@ -12,29 +11,17 @@ from bugnist_jax.models.adapters import eval_view
 from bugnist_jax.models.staged import StagedModel
 
 
-def conv_layers(model: StagedModel) -> list[str]:
-  """Names of the stages that hold a convolution (ConvBlock, VGGConv, ...), in order."""
-  return [n for n in model.layer_names if isinstance(getattr(getattr(model, n), "conv", None),
-                                                      nnx.Conv)]  # fmt: skip
-
-
-def stage_function(model: StagedModel, start: str | None, stop: str | None) -> Callable:
-  """Pure eval-mode f(x) = output of stage `stop` from the output of `start` (None: input)."""
-  graphdef, state = nnx.split(eval_view(model))
-  return lambda x: nnx.merge(graphdef, state).forward(x, start=start, stop=stop)[0]
-
-
 def feature_maps(model: StagedModel, x: jax.Array, layers=None) -> dict[str, np.ndarray]:
-  """Activations of `layers` (default: every conv stage) for normalised input x [B, *S, C].
+  """Activations of `layers` (default: every spatial stage) for normalised input x [B, *S, C].
 
   Returns name -> [B, *S', C'] numpy arrays, in eval mode.
   """
-  layers = conv_layers(model) if layers is None else list(layers)
+  layers = model.spatial_layers() if layers is None else list(layers)
   if not layers:
     return {}
-  last = max(layers, key=list(model.layer_names).index)
+  last = max(layers, key=model.index)
   graphdef, state = nnx.split(eval_view(model))
-  _, outputs = nnx.merge(graphdef, state).forward(x, stop=last)
+  _, outputs = nnx.merge(graphdef, state).forward(x, stop=last, branches=False)
   return {name: np.asarray(outputs[name]) for name in layers}
 
 
@@ -45,7 +32,7 @@ def save_feature_maps(
   title: str = "",
   max_channels: int = 32,
 ) -> list[pathlib.Path]:
-  """One `viz.plot_feature_maps` figure per conv stage for input x [1, *S, C] (3D as MIPs).
+  """One `viz.plot_feature_maps` figure per spatial stage for input x [1, *S, C] (3D as MIPs).
 
   Files are `out_dir/features_<layer>.png`; returns their paths.
   """
@@ -53,10 +40,11 @@ def save_feature_maps(
   paths = []
   for name, acts in feature_maps(model, x).items():
     path = out_dir / f"features_{name}.png"
-    fig = viz.plot_feature_maps(
-      acts[0], path, title=f"{title}{name}: {'x'.join(map(str, acts.shape[1:]))}",
+    viz.plot_feature_maps(
+      acts[0],
+      path,
+      title=f"{title}{name}: {'x'.join(map(str, acts.shape[1:]))}",
       max_channels=max_channels,
-    )  # fmt: skip
-    del fig
+    )
     paths.append(path)
   return paths

@@ -5,7 +5,8 @@ maximum over positions, and the patch is the receptive field of that position. F
 a dense stage or a logit (e.g. a class), whose field is the whole input, the patch is, as in the
 study, the region that contributes most: the receptive field of the last conv stage's position
 where Grad-CAM for that neuron peaks (Grad-CAM at the last conv stage, not upsampled). One patch
-per item: the top k are k different items.
+per item: the top k are k different items. Items pass through `transforms` (the run's record
+transforms) first, so scores and patches are of what the model saw.
 """
 
 import dataclasses
@@ -14,11 +15,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bugnist_jax import saliency
-from bugnist_jax.data import pipeline
-from bugnist_jax.inspection.features import conv_layers, stage_function
+from bugnist_jax import compile, saliency
+from bugnist_jax.data import datasets, pipeline
 from bugnist_jax.inspection.receptive_field import Field, receptive_fields
-from bugnist_jax.models.planes import compiler_options
+from bugnist_jax.models.adapters import stage_fn
 from bugnist_jax.models.staged import StagedModel
 
 
@@ -45,7 +45,7 @@ def _scorer(model: StagedModel, normalize, layer: str, channel: int, field_layer
   """Jitted uint8 batch [B, *S, C] -> (values [B], flat positions [B]) for one neuron."""
   spatial = layer == field_layer
   if spatial:
-    f = stage_function(model, None, layer)
+    f = stage_fn(model, None, layer)
 
     def score(images):
       a = f(normalize(images))[..., channel]
@@ -53,8 +53,8 @@ def _scorer(model: StagedModel, normalize, layer: str, channel: int, field_layer
       return flat.max(-1), flat.argmax(-1)
 
   else:
-    features = stage_function(model, None, field_layer)
-    to_layer = stage_function(model, field_layer, layer)
+    features = stage_fn(model, None, field_layer)
+    to_layer = stage_fn(model, field_layer, layer)
 
     def head(a):
       return to_layer(a).reshape(a.shape[0], -1)
@@ -66,7 +66,7 @@ def _scorer(model: StagedModel, normalize, layer: str, channel: int, field_layer
       cam = saliency.grad_cam(features, head, x, targets, upsample=False)
       return values, cam.reshape(cam.shape[0], -1).argmax(-1)
 
-  return jax.jit(score, compiler_options=compiler_options())
+  return compile.jit(score)
 
 
 def scan_source(
@@ -76,29 +76,34 @@ def scan_source(
   layer: str,
   channel: int,
   batch_size: int = 32,
+  transforms=(),
 ) -> Scan:
-  """Scores every item of `source` (records with uint8 `image`) for neuron (`layer`, `channel`)."""
+  """Scores every item of `source` (records with uint8 `image`) for neuron (`layer`, `channel`).
+
+  A spatial stage with a receptive field is scored by its own maximum; any other stage
+  (dense, logits) is located through the last stage with a field (see the module docstring).
+  """
   images_shape = source[0]["image"].shape
   fields = receptive_fields(model, images_shape[:-1])
   if layer in fields:
     field_layer = layer
   else:
-    model._index(layer, 0)  # ValueError listing the valid layers
-    convs = [n for n in conv_layers(model) if n in fields]
-    if not convs:
-      raise ValueError(f"layer {layer!r}: the model has no conv stage to locate patches with")
-    field_layer = convs[-1]
+    model.index(layer)  # ValueError listing the valid layers
+    if not fields:
+      raise ValueError(f"layer {layer!r}: the model has no spatial stage to locate patches with")
+    field_layer = list(fields)[-1]
   field = fields[field_layer]
   score = _scorer(model, normalize, layer, channel, field_layer)
   values, positions, labels = [], [], []
-  for batch in pipeline.eval_batches(source, batch_size=batch_size):
+  for batch in pipeline.eval_batches(source, batch_size=batch_size, transforms=transforms):
     v, p = jax.device_get(score(batch["image"]))
     keep = batch["valid"]
     values.append(v[keep])
     positions.append(np.stack(np.unravel_index(p[keep], field.shape), axis=-1))
     labels.append(batch["label"][keep])
-  return Scan(np.concatenate(values), np.concatenate(positions), np.concatenate(labels),
-              field_layer, field)  # fmt: skip
+  return Scan(
+    np.concatenate(values), np.concatenate(positions), np.concatenate(labels), field_layer, field
+  )
 
 
 def crop(image: np.ndarray, box: tuple[slice, ...]) -> np.ndarray:
@@ -108,13 +113,15 @@ def crop(image: np.ndarray, box: tuple[slice, ...]) -> np.ndarray:
   return patch.max(axis=0) if patch.ndim == 4 else patch
 
 
-def top_patches(model, source, normalize, layer, channel, k=5, among=None, batch_size=32):
+def top_patches(
+  model, source, normalize, layer, channel, k=5, among=None, batch_size=32, transforms=()
+):
   """(patches, captions, indices) of the top-k items of `source` for (`layer`, `channel`)."""
-  scan = scan_source(model, source, normalize, layer, channel, batch_size)
+  scan = scan_source(model, source, normalize, layer, channel, batch_size, transforms)
   idx = scan.top(k, among)
   patches, captions = [], []
   for i in idx:
-    image = source[int(i)]["image"]
+    image = datasets.apply(list(transforms), source[int(i)])["image"]
     patches.append(crop(image, scan.box(int(i), image.shape[:-1])))
     captions.append(f"#{i} {scan.values[i]:.3g}")
   return patches, captions, idx

@@ -1,26 +1,146 @@
-"""Model registry: `get_model(name, **kwargs)` builds any model of the project by name."""
+"""Model registry: `MODELS[name]` is a `ModelSpec`; `get_model(name, **kwargs)` builds one.
 
-from collections.abc import Callable
+A spec's config defaults are its constructor's keyword defaults, minus what the data decides
+(`DATA_ARGS`), so `config.model` for a 2D model holds that model's fields and nothing else.
+`test_kwargs` and `test_input_shape` build a tiny version for the contract test
+(`tests/test_model_contract.py`), which every registered model gets for free.
+"""
 
+import dataclasses
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax.numpy as jnp
 from flax import nnx
 
+from bugnist_jax.errors import UserError
 from bugnist_jax.models.cnn2d import CaltechCNN
 from bugnist_jax.models.cnn3d import BugCNN3D
+from bugnist_jax.models.contract import ContractError, Stage, check_model
 from bugnist_jax.models.staged import StagedModel
 from bugnist_jax.models.vgg import VGG19
 
-MODELS: dict[str, Callable[..., StagedModel]] = {
-  "bugcnn3d": BugCNN3D,
-  "cnn2d": CaltechCNN,  # the Caltech-101 study's architectures 1, 2, 3 (model.arch)
-  "vgg19": VGG19,  # torchvision layout; model.batch_norm=True is vgg19_bn
+# Constructor arguments set from the data and the run, not from config.model.
+DATA_ARGS = ("input_shape", "in_channels", "num_classes", "dtype", "rngs")
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}  # config.train.compute_dtype
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+  """A registered model: its class, a one-line description and a tiny test configuration."""
+
+  cls: Callable[..., StagedModel]
+  description: str
+  test_input_shape: tuple[int, ...]
+  test_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+  test_in_channels: int = 1
+
+  def defaults(self) -> dict[str, Any]:
+    """{field: default} of the constructor's config fields (keyword defaults, data args out)."""
+    params = inspect.signature(self.cls.__init__).parameters.values()
+    return {
+      p.name: p.default
+      for p in params
+      if p.kind is p.KEYWORD_ONLY
+      and p.name not in DATA_ARGS
+      and p.default is not inspect.Parameter.empty
+    }
+
+
+MODELS: dict[str, ModelSpec] = {
+  "bugcnn3d": ModelSpec(
+    BugCNN3D,
+    "the BugNIST study's 3D CNN: four conv+pool stages, two dense layers",
+    test_input_shape=(16, 16, 16),
+    test_kwargs={"channels": (2, 3, 4, 4), "dense": 6},
+  ),
+  "cnn2d": ModelSpec(
+    CaltechCNN,
+    "the Caltech-101 study's architectures 1, 2, 3 (model.arch)",
+    test_input_shape=(64, 64),
+    test_kwargs={"arch": 3, "dense": 6},
+    test_in_channels=3,
+  ),
+  "vgg19": ModelSpec(
+    VGG19,
+    "VGG19 in torchvision's layout (batch_norm=True is vgg19_bn), weights from a file",
+    test_input_shape=(32, 32),
+    test_kwargs={"width": 1 / 16, "hidden": 8, "batch_norm": True},
+    test_in_channels=3,
+  ),
 }
 
 
-def get_model(name: str, *, rngs: nnx.Rngs | None = None, **kwargs) -> StagedModel:
-  """Builds the model registered as `name`; kwargs go to its constructor."""
+def model_spec(name: str) -> ModelSpec:
+  """The spec registered as `name`; ValueError listing the valid names otherwise."""
   if name not in MODELS:
     raise ValueError(f"unknown model {name!r}; valid models: {', '.join(sorted(MODELS))}")
-  return MODELS[name](rngs=rngs or nnx.Rngs(0), **kwargs)
+  return MODELS[name]
 
 
-__all__ = ["MODELS", "BugCNN3D", "CaltechCNN", "StagedModel", "VGG19", "get_model"]
+def get_model(name: str, *, rngs: nnx.Rngs | None = None, **kwargs) -> StagedModel:
+  """Builds the model registered as `name`; kwargs go to its constructor.
+
+  A keyword the model does not take is a ValueError naming it and listing the valid ones.
+  """
+  spec = model_spec(name)
+  valid = set(spec.defaults()) | set(DATA_ARGS)
+  unknown = sorted(set(kwargs) - valid)
+  if unknown:
+    raise ValueError(
+      f"{unknown[0]!r} is not a field of model {name!r}; valid: "
+      f"{', '.join(sorted(spec.defaults()))}"
+    )
+  return spec.cls(rngs=rngs or nnx.Rngs(0), **kwargs)
+
+
+def build_model(config, image_shape, num_classes: int, rngs: nnx.Rngs | None = None) -> StagedModel:
+  """The model of `config.model` (name + its fields) for images `[*spatial, C]` of
+  `image_shape` and `num_classes` classes, computing in `config.train.compute_dtype`.
+
+  A bad name, field or value is a UserError naming the config field.
+  """
+  fields = config.model.to_dict()
+  name = fields.pop("name")
+  dtype = config.train.compute_dtype
+  if dtype not in DTYPES:
+    raise UserError(f"config.train.compute_dtype: {dtype!r}; valid: {', '.join(DTYPES)}")
+  if name not in MODELS:
+    raise UserError(f"config.model.name: unknown {name!r}; valid: {', '.join(sorted(MODELS))}")
+  unknown = sorted(set(fields) - set(MODELS[name].defaults()))
+  if unknown:
+    raise UserError(
+      f"config.model.{unknown[0]}: not a field of model {name!r}; valid: "
+      f"{', '.join(sorted(MODELS[name].defaults()))}"
+    )
+  try:
+    return get_model(
+      name,
+      input_shape=tuple(image_shape[:-1]),
+      in_channels=image_shape[-1],
+      num_classes=num_classes,
+      dtype=DTYPES[dtype],
+      rngs=rngs or nnx.Rngs(config.seed),
+      **fields,
+    )
+  except (TypeError, ValueError) as e:
+    raise UserError(f"config.model: {e}") from None
+
+
+__all__ = [
+  "DTYPES",
+  "build_model",
+  "DATA_ARGS",
+  "MODELS",
+  "BugCNN3D",
+  "CaltechCNN",
+  "ContractError",
+  "ModelSpec",
+  "Stage",
+  "StagedModel",
+  "VGG19",
+  "check_model",
+  "get_model",
+  "model_spec",
+]

@@ -20,12 +20,12 @@ same pool as the others and we take the 13x13x64 in the table for a typo.
 import math
 from collections.abc import Sequence
 
-import jax
 import jax.numpy as jnp
 from flax import nnx
-from jax import lax
 
+from bugnist_jax.models.contract import apply_ops, window
 from bugnist_jax.models.layers import ConvBlock, DenseBlock, Logits
+from bugnist_jax.models.pooling import MaxPool
 from bugnist_jax.models.staged import StagedModel
 
 # (kernel, filters) of the convs and after which of them a pool follows, per architecture.
@@ -34,28 +34,6 @@ ARCHITECTURES: dict[int, tuple[tuple[tuple[int, int], ...], tuple[int, ...]]] = 
   2: (((11, 8), (5, 16), (3, 32)), (1, 2, 3)),
   3: (((11, 8), (5, 16), (3, 32), (3, 64)), (1, 2, 4)),
 }
-
-
-class MaxPool(nnx.Module):
-  """Max pool with a square window, any stride and 'VALID' or 'SAME' padding, [B, *S, C]."""
-
-  def __init__(self, window: int = 3, stride: int = 2, padding: str = "VALID"):
-    self.window, self.stride, self.padding = window, stride, padding
-
-  def __call__(self, x: jax.Array) -> jax.Array:
-    ndim = x.ndim - 2
-    return nnx.max_pool(
-      x, window_shape=(self.window,) * ndim, strides=(self.stride,) * ndim, padding=self.padding
-    )
-
-  def rf_ops(self, ndim: int) -> list[tuple[tuple[int, ...], tuple[int, ...], str]]:
-    """Receptive-field geometry: [(kernel, strides, padding)]."""
-    return [((self.window,) * ndim, (self.stride,) * ndim, self.padding)]
-
-
-def _spatial_out(size: Sequence[int], kernel: int, stride: int, padding: str) -> list[int]:
-  pads = lax.padtype_to_pads(tuple(size), (kernel,) * len(size), (stride,) * len(size), padding)
-  return [(s + lo + hi - kernel) // stride + 1 for s, (lo, hi) in zip(size, pads, strict=True)]
 
 
 class CaltechCNN(StagedModel):
@@ -86,20 +64,28 @@ class CaltechCNN(StagedModel):
     if len(input_shape) != 2:
       raise ValueError(f"input_shape: CaltechCNN takes 2D images (H, W), got {input_shape}")
     convs, pools_after = ARCHITECTURES[arch]
-    names, size, width = [], list(input_shape), in_channels
+    self.input_shape, self.in_channels = tuple(input_shape), int(in_channels)
+    names, size, width = [], tuple(input_shape), in_channels
     for i, (kernel, filters) in enumerate(convs, start=1):
       stride = 4 if i == 1 else 1  # only the stem subsamples
       block = ConvBlock(
-        width, filters, ndim=2, kernel=kernel, strides=stride, pool=None, conv_impl=conv_impl,
-        dtype=dtype, rngs=rngs,
-      )  # fmt: skip
+        width,
+        filters,
+        ndim=2,
+        kernel=kernel,
+        strides=stride,
+        pool=None,
+        conv_impl=conv_impl,
+        dtype=dtype,
+        rngs=rngs,
+      )
       setattr(self, f"conv{i}", block)
       names.append(f"conv{i}")
-      size, width = _spatial_out(size, kernel, stride, "SAME"), filters
+      size, width = apply_ops(size, [window(kernel, stride, "SAME", 2)]), filters
       if i in pools_after:
         setattr(self, f"pool{i}", MaxPool(pool_window, pool_stride, "VALID"))
         names.append(f"pool{i}")
-        size = _spatial_out(size, pool_window, pool_stride, "VALID")
+        size = apply_ops(size, [window(pool_window, pool_stride, "VALID", 2)])
     flat = math.prod(size) * width
     if flat <= 0 or min(size) <= 0:
       raise ValueError(f"input_shape {tuple(input_shape)} is too small for architecture {arch}")

@@ -22,8 +22,8 @@ model): the second layer's forward, input and kernel gradient take about 55, 55 
 against 306, 511 and 522 ms through XLA's 3D convolution. Strides, dilation, feature groups and
 other ranks go to `lax.conv_general_dilated` unchanged: same function, no fast path.
 
-These kernels are fast only when XLA:CPU hands convolutions to Eigen: `compiler_options()` gives
-the option to pass to `jax.jit` (XLA's newer YNNPACK convolutions were 2x slower here). The
+These kernels are fast only when XLA:CPU hands convolutions to Eigen, which `bugnist_jax.compile`
+asks for on every top-level jit (XLA's newer YNNPACK convolutions were 2x slower here). The
 gradient is a custom VJP: reverse mode (grad, vjp, grad of grad) only; for forward mode (jvp,
 jacfwd, hessian) use conv_impl='xla'.
 """
@@ -40,24 +40,6 @@ from jax import lax
 NARROW = 4
 _DN2 = ("NHWC", "HWIO", "NHWC")
 Pads = tuple[tuple[int, int], ...]
-
-
-@functools.cache
-def compiler_options() -> dict[str, str]:
-  """XLA options for `jax.jit(..., compiler_options=...)` under which these kernels are fast.
-
-  On CPU, YNNPACK keeps matmuls (where it is fast) and convolutions go to Eigen (2x faster
-  than YNNPACK's on the project's AMD EPYC). Elsewhere, or with a jaxlib that lacks the
-  option: none.
-  """
-  if jax.default_backend() != "cpu":
-    return {}
-  options = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
-  try:
-    jax.jit(lambda x: x + 1, compiler_options=options).lower(1.0).compile()
-  except Exception:  # jaxlib raises a bare runtime error for an unknown option
-    return {}
-  return options
 
 
 def conv_general_dilated(
@@ -96,10 +78,18 @@ def conv_general_dilated(
     or out_sharding is not None
   ):
     return lax.conv_general_dilated(
-      lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, numbers,
-      feature_group_count, precision=precision, preferred_element_type=preferred_element_type,
+      lhs,
+      rhs,
+      window_strides,
+      padding,
+      lhs_dilation,
+      rhs_dilation,
+      numbers,
+      feature_group_count,
+      precision=precision,
+      preferred_element_type=preferred_element_type,
       **({} if out_sharding is None else {"out_sharding": out_sharding}),
-    )  # fmt: skip
+    )
   pads = padding
   if isinstance(padding, str):
     pads = lax.padtype_to_pads(spatial, kernel, window_strides, padding)
@@ -183,9 +173,12 @@ def _col2im(x, w, pads, precision):
   (in float32, cast back to x's dtype)."""
   kernel, cout = w.shape[:-2], w.shape[-1]
   per_tap = jnp.einsum(
-    "...i,tio->...to", x, w.reshape(-1, *w.shape[-2:]), precision=precision,
+    "...i,tio->...to",
+    x,
+    w.reshape(-1, *w.shape[-2:]),
+    precision=precision,
     preferred_element_type=jnp.float32,
-  )  # fmt: skip
+  )
   per_tap = _pad(per_tap.reshape(*x.shape[:-1], -1), pads)
   total = 0
   for t, (_, zs) in enumerate(_taps(per_tap, kernel, _out_shape(x, kernel, pads))):

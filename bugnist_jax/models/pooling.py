@@ -1,6 +1,12 @@
-"""Non-overlapping max pooling over all spatial axes of channels-last arrays, three ways.
+"""Pooling over the spatial axes of channels-last arrays, as functions and as stages.
 
-All compute the same function (floor, like 'VALID' windows). They differ in their gradient:
+Stages: `ReluMaxPool` (the fused ReLU + non-overlapping max pool of `ConvBlock`), `MaxPool`
+(any window, stride and padding; torch's MaxPool), `AvgPool` (torch's AvgPool with
+count_include_pad=True), `AdaptiveAvgPool` (torch's AdaptiveAvgPool, any rank) and
+`GlobalAvgPool` (to a vector [B, C]).
+
+Non-overlapping max pooling comes three ways. All compute the same function (floor, like
+'VALID' windows). They differ in their gradient:
 - 'window': `nnx.max_pool` (lax.reduce_window); XLA differentiates it into select-and-scatter,
   which is slow on CPU;
 - 'reshape': a reshape and a max; JAX's gradient compares the input with the broadcast maximum
@@ -14,12 +20,15 @@ All compute the same function (floor, like 'VALID' windows). They differ in thei
 """
 
 import functools
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 from jax import lax
+
+from bugnist_jax.models.contract import FLAT, SPATIAL, Op, Padding, Stage, window
 
 POOL_IMPLS = ("reshape", "window", "argmax")
 
@@ -120,3 +129,114 @@ def _argmax_pool_bwd(window, relu, where, g):
 
 
 _argmax_pool_exact.defvjp(_argmax_pool_fwd, _argmax_pool_bwd)
+
+
+class ReluMaxPool(nnx.Module):
+  """relu(x + bias), then a non-overlapping `window` max pool; `impl` as `relu_max_pool`."""
+
+  def __init__(self, window: int = 2, impl: str = "argmax"):
+    check_pool_impl(impl)
+    self.window, self.impl = int(window), impl
+
+  def __call__(self, x: jax.Array, bias: jax.Array | None = None) -> jax.Array:
+    return relu_max_pool(x, self.window, self.impl, bias=bias)
+
+
+class MaxPool(Stage):
+  """Max pool with a square window, any stride and padding ('VALID', 'SAME' or explicit
+  (lo, hi) pairs, padded with -inf as torch's MaxPool), on [B, *S, C]."""
+
+  kind = SPATIAL
+
+  def __init__(self, window: int = 3, stride: int | None = None, padding: Padding = "VALID"):
+    self.window = int(window)
+    self.stride = self.window if stride is None else int(stride)
+    self.padding = padding if isinstance(padding, str) else tuple(map(tuple, padding))
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    ndim = x.ndim - 2
+    if self.window == self.stride and self.padding == "VALID":  # the fast, non-overlapping path
+      return max_pool(x, self.window, "reshape")
+    return nnx.max_pool(
+      x, window_shape=(self.window,) * ndim, strides=(self.stride,) * ndim, padding=self.padding
+    )
+
+  def rf_ops(self, ndim: int) -> list[Op]:
+    return [window(self.window, self.stride, self.padding, ndim)]
+
+
+def avg_pool(
+  x: jax.Array, window: int, stride: int | None = None, padding: Padding = "VALID"
+) -> jax.Array:
+  """Mean over windows of every spatial axis of x [B, *S, C]; padding counts as zeros."""
+  stride = window if stride is None else stride
+  ndim = x.ndim - 2
+  if window == stride and padding == "VALID":  # non-overlapping: a reshape and a mean
+    return jnp.mean(_windows(_crop(x, window), window), axis=_window_axes(ndim))
+  dims = (1, *(window,) * ndim, 1)
+  pads = padding if isinstance(padding, str) else ((0, 0), *padding, (0, 0))
+  total = lax.reduce_window(
+    x, jnp.zeros((), x.dtype), lax.add, dims, (1, *(stride,) * ndim, 1), pads
+  )
+  return total / window**ndim
+
+
+class AvgPool(Stage):
+  """Average pool (torch's AvgPool with count_include_pad=True) on [B, *S, C]."""
+
+  kind = SPATIAL
+
+  def __init__(self, window: int = 2, stride: int | None = None, padding: Padding = "VALID"):
+    self.window = int(window)
+    self.stride = self.window if stride is None else int(stride)
+    self.padding = padding if isinstance(padding, str) else tuple(map(tuple, padding))
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    return avg_pool(x, self.window, self.stride, self.padding)
+
+  def rf_ops(self, ndim: int) -> list[Op]:
+    return [window(self.window, self.stride, self.padding, ndim)]
+
+
+def _adaptive_matrix(n: int, out: int) -> np.ndarray:
+  """[out, n]: bin i averages [floor(i n / out), ceil((i + 1) n / out)), as torch."""
+  m = np.zeros((out, n), np.float32)
+  for i in range(out):
+    lo, hi = (i * n) // out, -((-(i + 1) * n) // out)
+    m[i, lo:hi] = 1.0 / (hi - lo)
+  return m
+
+
+def adaptive_avg_pool(x: jax.Array, out: int | Sequence[int]) -> jax.Array:
+  """torch's AdaptiveAvgPool on x [B, *S, C] to spatial `out` (an int for every axis)."""
+  ndim = x.ndim - 2
+  out = (int(out),) * ndim if isinstance(out, int) else tuple(out)
+  for axis, (n, o) in enumerate(zip(x.shape[1:-1], out, strict=True), start=1):
+    if n != o:
+      x = jnp.moveaxis(jnp.tensordot(_adaptive_matrix(n, o), x, axes=([1], [axis])), 0, axis)
+  return x
+
+
+class AdaptiveAvgPool(Stage):
+  """torch's AdaptiveAvgPool to a fixed spatial size; its bins depend on the input size, so it
+  declares no receptive-field geometry (later stages count as seeing the whole input)."""
+
+  kind = SPATIAL
+
+  def __init__(self, out: int):
+    self.out = int(out)
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    return adaptive_avg_pool(x, self.out).astype(x.dtype)
+
+  def rf_ops(self, ndim: int) -> None:
+    return None
+
+
+class GlobalAvgPool(Stage):
+  """Mean over every spatial axis: [B, *S, C] -> [B, C]."""
+
+  kind = FLAT
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    return jnp.mean(x, axis=tuple(range(1, x.ndim - 1)))

@@ -32,73 +32,13 @@ from absl import logging
 from flax import nnx
 
 from bugnist_jax.errors import UserError
-from bugnist_jax.models.layers import DenseBlock, Logits
-from bugnist_jax.models.pooling import max_pool
+from bugnist_jax.models.layers import ConvBlock, DenseBlock, Logits
+from bugnist_jax.models.pooling import AdaptiveAvgPool, MaxPool
 from bugnist_jax.models.staged import StagedModel
 
 GROUPS: tuple[tuple[int, int], ...] = ((64, 2), (128, 2), (256, 4), (512, 4), (512, 4))
 POOLED = 7  # spatial size after the adaptive average pool
-
-
-def adaptive_avg_pool(x: jax.Array, out: int = POOLED) -> jax.Array:
-  """torch's AdaptiveAvgPool2d on [B, H, W, C]: bin i covers [floor(iH/out), ceil((i+1)H/out))."""
-
-  def matrix(n: int) -> np.ndarray:
-    m = np.zeros((out, n), np.float32)
-    for i in range(out):
-      lo, hi = (i * n) // out, -((-(i + 1) * n) // out)
-      m[i, lo:hi] = 1.0 / (hi - lo)
-    return m
-
-  mh, mw = matrix(x.shape[1]), matrix(x.shape[2])
-  return jnp.einsum("ih,jw,bhwc->bijc", mh, mw, x).astype(x.dtype)
-
-
-class VGGConv(nnx.Module):
-  """Conv 3x3 'SAME' (with bias, as torchvision) -> optional BatchNorm -> ReLU."""
-
-  def __init__(self, cin: int, cout: int, *, batch_norm: bool, dtype, rngs: nnx.Rngs):
-    # torchvision's init (kaiming normal, fan_out): random features keep their scale through
-    # 16 layers, so a head on a random backbone still gets a signal.
-    self.conv = nnx.Conv(
-      cin, cout, kernel_size=(3, 3), padding="SAME", dtype=dtype, param_dtype=jnp.float32,
-      kernel_init=nnx.initializers.variance_scaling(2.0, "fan_out", "normal"),
-      rngs=rngs,
-    )  # fmt: skip
-    # torch's BatchNorm2d: eps 1e-5, momentum 0.1 (flax counts the other way: 0.9).
-    self.norm = (
-      nnx.BatchNorm(
-        cout, momentum=0.9, epsilon=1e-5, dtype=dtype, param_dtype=jnp.float32, rngs=rngs
-      )  # fmt: skip
-      if batch_norm
-      else None
-    )
-
-  def __call__(self, x: jax.Array) -> jax.Array:
-    x = self.conv(x)
-    if self.norm is not None:
-      x = self.norm(x)
-    return nnx.relu(x)
-
-  def rf_ops(self, ndim: int):
-    return [((3,) * ndim, (1,) * ndim, "SAME")]
-
-
-class Pool2(nnx.Module):
-  """2x2 stride-2 max pool (torch's MaxPool2d(2, 2), floor)."""
-
-  def __call__(self, x: jax.Array) -> jax.Array:
-    return max_pool(x, 2, "reshape")
-
-  def rf_ops(self, ndim: int):
-    return [((2,) * ndim, (2,) * ndim, "VALID")]
-
-
-class AvgPool(nnx.Module):
-  """Adaptive average pool to 7x7; no receptive-field geometry (bins depend on the size)."""
-
-  def __call__(self, x: jax.Array) -> jax.Array:
-    return adaptive_avg_pool(x)
+_KAIMING = nnx.initializers.variance_scaling(2.0, "fan_out", "normal")
 
 
 class VGG19(StagedModel):
@@ -116,22 +56,38 @@ class VGG19(StagedModel):
     width: float = 1.0,
     weights: str = "",
     replace_head: bool = True,
+    conv_impl: str = "auto",
     dtype=jnp.float32,
     rngs: nnx.Rngs,
   ):
     if len(input_shape) != 2 or min(input_shape) < 32:
       raise ValueError(f"input_shape: VGG19 needs 2D images of at least 32x32, got {input_shape}")
     names, cin = [], in_channels
+    self.input_shape, self.in_channels = tuple(input_shape), int(in_channels)
     for g, (channels, n) in enumerate(GROUPS, start=1):
       cout = max(1, int(round(channels * width)))
       for k in range(1, n + 1):
-        setattr(self, f"conv{g}_{k}", VGGConv(cin, cout, batch_norm=batch_norm, dtype=dtype,
-                                              rngs=rngs))  # fmt: skip
+        # torchvision: every conv has a bias (also with batch norm), kaiming-normal fan_out
+        # init (random features keep their scale through 16 layers), BN momentum 0.1.
+        block = ConvBlock(
+          cin,
+          cout,
+          ndim=2,
+          pool=None,
+          batch_norm=batch_norm,
+          use_bias=True,
+          norm_momentum=0.9,
+          kernel_init=_KAIMING,
+          conv_impl=conv_impl,
+          dtype=dtype,
+          rngs=rngs,
+        )
+        setattr(self, f"conv{g}_{k}", block)
         names.append(f"conv{g}_{k}")
         cin = cout
-      setattr(self, f"pool{g}", Pool2())
+      setattr(self, f"pool{g}", MaxPool(2, 2))
       names.append(f"pool{g}")
-    self.avgpool = AvgPool()
+    self.avgpool = AdaptiveAvgPool(POOLED)
     self.fc1 = DenseBlock(POOLED * POOLED * cin, hidden, dropout=dropout, dtype=dtype, rngs=rngs)
     self.fc2 = DenseBlock(hidden, hidden, dropout=dropout, dtype=dtype, rngs=rngs)
     self.logits = Logits(hidden, num_classes, dtype=dtype, rngs=rngs)
@@ -195,8 +151,10 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
     state = state["state_dict"]
   if not isinstance(state, dict):
     raise UserError(f"{path}: expected a state_dict (dict of tensors), got {type(state).__name__}")
-  return {k: v.detach().float().numpy() if hasattr(v, "detach") else np.asarray(v)
-          for k, v in state.items()}  # fmt: skip
+  return {
+    k: v.detach().float().numpy() if hasattr(v, "detach") else np.asarray(v)
+    for k, v in state.items()
+  }
 
 
 def _convert(value: np.ndarray, kind: str, target_shape: tuple[int, ...]) -> np.ndarray:
@@ -238,8 +196,9 @@ def load_torch_weights(model: VGG19, path: str | os.PathLike, load_head: bool = 
       continue
     converted[key] = _convert(value, kind, target)
   if problems:
-    raise UserError(f"{path}: does not match VGG19 (batch_norm={model.batch_norm}): "
-                    + "; ".join(problems))  # fmt: skip
+    raise UserError(
+      f"{path}: does not match VGG19 (batch_norm={model.batch_norm}): " + "; ".join(problems)
+    )
   for key, value in converted.items():
     keys[key][0][...] = jnp.asarray(value)
 

@@ -25,10 +25,20 @@ from bugnist_jax.saliency._common import Array, Model, check_input, resolve_targ
 
 # Primitives whose sub-jaxpr is simply "call this function on these arguments": their
 # inputs and outputs map one-to-one onto the sub-jaxpr's, so the interpreter can inline them.
-_CALLS = frozenset({
-  "pjit", "jit", "closed_call", "core_call", "remat", "remat2", "checkpoint",
-  "custom_jvp_call", "custom_vjp_call", "custom_vjp_call_jaxpr",
-})  # fmt: skip
+_CALLS = frozenset(
+  {
+    "pjit",
+    "jit",
+    "closed_call",
+    "core_call",
+    "remat",
+    "remat2",
+    "checkpoint",
+    "custom_jvp_call",
+    "custom_vjp_call",
+    "custom_vjp_call_jaxpr",
+  }
+)
 # Shape-only primitives that keep an all-zero operand all-zero (to see `max(x, broadcast(0))`).
 _ZERO_PRESERVING = frozenset({"broadcast_in_dim", "convert_element_type", "reshape", "copy"})
 

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .metrics import gaussian_filter
+from bugnist_jax.saliency._maps import gaussian_filter
 
 Array = jax.Array
 Explain = Callable[[Any, Array], Array]

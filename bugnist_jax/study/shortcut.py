@@ -13,7 +13,9 @@ Then, per condition: test accuracy and confusion matrix (`evaluate_run`), and fo
 method the shortcut score (share of attribution on the cotton vs the bug, from the ground-truth
 masks), localisation metrics against the bug mask (relevance mass and rank accuracy, pointing
 game, energy pointing game) overall and per class, and ROAD deletion / insertion AUCs on a
-subset. Writes DIR/shortcut_study.json, DIR/figures/*.png and DIR/report.html.
+subset. Writes DIR/results.json, DIR/figures/*.png and DIR/report.html.
+The masks come from the records (`object_mask`, `shortcut_mask`), so any source that has both
+(the synthetic volumes; a 2D source with a confound) can be studied.
 """
 
 import json
@@ -22,18 +24,15 @@ import time
 
 import jax.numpy as jnp
 import numpy as np
-from absl import app, flags
-from matplotlib.figure import Figure
-from ml_collections import config_flags
 
 from bugnist_jax import saliency, viz
 from bugnist_jax.attribution import Explainer, Options
 from bugnist_jax.config_defaults import with_overrides
-from bugnist_jax.errors import UserError, parse_flags, run_main
-from bugnist_jax.study.common import explain_batched, load_run
-from bugnist_jax.study.report import HtmlReport
-from bugnist_jax.training.evaluation import evaluate_run
-from bugnist_jax.training.loop import say, train_and_evaluate
+from bugnist_jax.errors import UserError
+from bugnist_jax.evaluation import evaluate_run
+from bugnist_jax.log import say
+from bugnist_jax.runs import Run
+from bugnist_jax.training.loop import train_and_evaluate
 
 # Condition -> config overrides on top of the study's base config.
 CONDITIONS = {
@@ -60,10 +59,9 @@ def condition_config(config, name: str):
   return with_overrides(config, **CONDITIONS[name](config))
 
 
-def attribution_metrics(
-  maps: np.ndarray, bug: np.ndarray, cotton: np.ndarray, labels: np.ndarray, num_classes: int
-) -> dict[str, np.ndarray]:
-  """Per-sample scores `[B]` of maps `[B, *spatial]` against the bug and cotton masks.
+def attribution_metrics(maps: np.ndarray, bug: np.ndarray, cotton: np.ndarray) -> dict:
+  """Per-sample scores `[B]` of maps `[B, *spatial]` against the object (bug) and shortcut
+  (cotton) masks.
 
   `shortcut_score` is on_cotton / (on_cotton + on_bug) of |map|; `on_cotton` / `on_bug` are
   shares of all |map|; `points_at_cotton` is the pointing game against the cotton.
@@ -89,79 +87,75 @@ def summarise(scores: dict[str, np.ndarray], labels: np.ndarray, num_classes: in
   }
 
 
-def faithfulness(explainer: Explainer, x, maps, targets, steps: int) -> dict[str, float]:
-  """Mean ROAD deletion (MoRF, lower is better) and insertion (higher is better) AUCs."""
-  args = (explainer.f, jnp.asarray(x), jnp.asarray(maps), jnp.asarray(targets))
+def faithfulness(f, x, maps, targets, steps: int) -> dict[str, float]:
+  """Mean ROAD deletion (MoRF, lower is better) and insertion (higher is better) AUCs of maps
+  `[B, *spatial]` for the model `f(x) -> logits`."""
+  args = (f, jnp.asarray(x), jnp.asarray(maps), jnp.asarray(targets))
   _, deletion = saliency.deletion_curve(*args, num_steps=steps, baseline="road")
   _, insertion = saliency.insertion_curve(*args, num_steps=steps, baseline="road")
   return {"deletion_auc": float(np.mean(deletion)), "insertion_auc": float(np.mean(insertion))}
 
 
-def packing_quality(vols) -> dict[str, float]:
-  """How well the cotton removal worked on these volumes: shares of bug / cotton voxels kept."""
-  kept = vols.images[..., 0] > 0
-  bug, cot = vols.bug > 0, vols.cotton > 0
+def packing_quality(items: dict) -> dict[str, float]:
+  """How well the cotton removal worked on these items: shares of bug / cotton voxels kept."""
+  kept = items["image"][..., 0] > 0
+  bug, cot = items["object_mask"] > 0, items["shortcut_mask"] > 0
+  spatial = tuple(range(1, kept.ndim))
   return {
     "bug_voxels_kept": float((kept & bug).sum() / max(bug.sum(), 1)),
     "cotton_voxels_kept": float((kept & cot).sum() / max(cot.sum(), 1)),
-    "volumes_without_bug": float(np.mean(~(kept & bug).any(axis=(1, 2, 3)))),
+    "volumes_without_bug": float(np.mean(~(kept & bug).any(axis=spatial))),
   }
 
 
 def analyse_condition(config, run_dir: pathlib.Path) -> tuple[dict, dict]:
-  """Numbers of one trained condition, and the maps of the figure volumes {method: [n, ...]}."""
+  """Numbers of one trained condition, and the maps of the figure items {method: [n, ...]}."""
   s = config.study
-  _, info, model, vols = load_run(run_dir, s.num_explain)
-  if vols.bug is None or vols.cotton is None:
-    raise UserError(f"{run_dir}: the shortcut study needs a synthetic3d source (bug/cotton masks)")
-  num_classes = len(info.class_names)
+  run = Run.open(run_dir)
+  items = run.records("test", range(min(s.num_explain, len(run.split("test")))))
+  if "object_mask" not in items or "shortcut_mask" not in items:
+    raise UserError(
+      f"{run_dir}: the shortcut study needs a source whose records have "
+      "object_mask and shortcut_mask (e.g. synthetic3d)"
+    )
+  labels, num_classes = items["label"], len(run.class_names)
   accuracy = evaluate_run(run_dir, ("test",))["test"]["accuracy"]
-  x = np.asarray(info.normalization(vols.images))
-  explainer = Explainer(model, s.cam_layer, x[: s.batch_size])
-  opts = Options(num_samples=s.smoothgrad_samples, steps=s.ig_steps, layer=s.cam_layer,
-                 seed=s.seed)  # fmt: skip
+  x = np.asarray(run.inputs(items["image"]))
+  explainer = Explainer(run.bound(s.cam_layer))
+  opts = Options(num_samples=s.smoothgrad_samples, steps=s.ig_steps, layer=s.cam_layer, seed=s.seed)
   result = {"accuracy": accuracy, "methods": {}}
   if config.data.remove_packing:
-    result["packing_removal"] = packing_quality(vols)
+    result["packing_removal"] = packing_quality(items)
   figure_maps = {}
   nf = s.num_faithfulness
   for method in s.methods:
     t = time.perf_counter()
-    maps = explain_batched(explainer, method, x, vols.labels, opts, s.batch_size)
-    scores = attribution_metrics(maps, vols.bug, vols.cotton, vols.labels, num_classes)
-    entry = summarise(scores, vols.labels, num_classes)
+    maps = explainer.display_in_batches(method, x, labels, opts, s.batch_size)
+    scores = attribution_metrics(maps, items["object_mask"], items["shortcut_mask"])
+    entry = summarise(scores, labels, num_classes)
     if nf > 0:
-      entry["faithfulness"] = faithfulness(explainer, x[:nf], maps[:nf], vols.labels[:nf],
-                                           s.faithfulness_steps)  # fmt: skip
+      entry["faithfulness"] = faithfulness(
+        explainer.f, x[:nf], maps[:nf], labels[:nf], s.faithfulness_steps
+      )
     result["methods"][method] = entry
     figure_maps[method] = maps[: s.num_figure]
-    say(f"  {method}: shortcut score {entry['shortcut_score']['mean']:.3f}, pointing game "
-        f"{entry['pointing_game']['mean']:.3f} ({time.perf_counter() - t:.1f}s)")  # fmt: skip
-  shown = {"maps": figure_maps, "raw": vols.raw[: s.num_figure]}
-  shown |= {"labels": vols.labels[: s.num_figure], "class_names": info.class_names}
+    say(
+      f"  {method}: shortcut score {entry['shortcut_score']['mean']:.3f}, pointing game "
+      f"{entry['pointing_game']['mean']:.3f} ({time.perf_counter() - t:.1f}s)"
+    )
+  raw = items["raw_image"][: s.num_figure]
+  shown = {"maps": figure_maps, "raw": raw[..., 0] if raw.shape[-1] == 1 else raw}
+  shown |= {"labels": labels[: s.num_figure], "class_names": run.class_names}
   return result, shown
 
 
-def plot_bars(results: dict, metrics: list[str], path: pathlib.Path) -> Figure:
-  """Grouped bars: one panel per metric, groups = methods, bars = conditions."""
-  conditions = list(results)
+def bar_panels(results: dict, metrics: list[str]) -> dict:
+  """{metric: {method: {condition: mean}}} for `viz.plot_grouped_bars`."""
   methods = list(next(iter(results.values()))["methods"])
-  fig = Figure(figsize=(4.2 * len(metrics), 3.6), layout="constrained")
-  axes = fig.subplots(1, len(metrics), squeeze=False)[0]
-  width = 0.8 / len(conditions)
-  for ax, metric in zip(axes, metrics, strict=True):
-    for i, cond in enumerate(conditions):
-      vals = [results[cond]["methods"][m][metric]["mean"] for m in methods]
-      ax.bar(np.arange(len(methods)) + (i - (len(conditions) - 1) / 2) * width, vals, width,
-             label=cond)  # fmt: skip
-    ax.set_xticks(np.arange(len(methods)), [m.replace("_", "\n") for m in methods], fontsize=8)
-    ax.set_ylim(0, 1)
-    ax.set_title(metric.replace("_", " "))
-    ax.grid(True, axis="y", alpha=0.3)
-  axes[0].legend(fontsize=8)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fig.savefig(path, dpi=110)
-  return fig
+  return {
+    metric: {m: {c: r["methods"][m][metric]["mean"] for c, r in results.items()} for m in methods}
+    for metric in metrics
+  }
 
 
 def _summary_rows(results: dict) -> list[dict]:
@@ -195,7 +189,7 @@ def _conclusion(results: dict, method: str) -> str:
 def write_report(config, workdir: pathlib.Path, results: dict, figures: dict, wall_s: float):
   """DIR/report.html: summary, bars, per-class tables, map grids, confusion matrices, config."""
   method0 = config.study.methods[0]
-  rep = HtmlReport(workdir / "report.html", "Shortcut-learning study")
+  rep = viz.HtmlReport(workdir / "report.html", "Shortcut-learning study")
   rep.paragraph(
     f"Synthetic BugNIST-like volumes {tuple(config.data.shape)}, shortcut strength "
     f"{config.data.shortcut_strength}, {config.data.num_examples} examples; models: "
@@ -238,40 +232,24 @@ def run_study(config, workdir: str | pathlib.Path) -> dict:
   first = shown[config.study.conditions[0]]
   names = first["class_names"]
   figures = {"bars": fig_dir / "shortcut_bars.png", "maps": {}, "class_names": names}
-  plot_bars(results, ["shortcut_score", "pointing_game"], figures["bars"])
+  viz.plot_grouped_bars(bar_panels(results, ["shortcut_score", "pointing_game"]), figures["bars"])
   row_labels = [f"{names[y]}" for y in first["labels"]]
   for method in config.study.methods:
     path = fig_dir / f"maps_{method}.png"
     grid = [[shown[c]["maps"][method][i] for c in results] for i in range(len(first["raw"]))]
-    viz.plot_map_grid(list(first["raw"]), grid, list(results), path, title=method,
-                      row_labels=row_labels)  # fmt: skip
+    viz.plot_method_grid(
+      list(first["raw"]), grid, list(results), path, title=method, row_labels=row_labels
+    )
     figures["maps"][method] = path
   wall = time.perf_counter() - start
   out = {"wall_s": wall, "class_names": list(names), "results": results}
-  (workdir / "shortcut_study.json").write_text(json.dumps(out, indent=2, allow_nan=True))
+  (workdir / "results.json").write_text(json.dumps(out, indent=2, allow_nan=True))
   path = write_report(config, workdir, results, figures, wall)
   say(f"wrote {path} ({wall / 60:.1f} min)")
   return out
 
 
-def _define_flags() -> None:
-  # Defined here, not at import, so tests can import both studies (they share flag names).
-  flags.DEFINE_string("workdir", None, "Folder for the study (one sub-folder per model).")
-  config_flags.DEFINE_config_file("config", None, "Study config (configs/shortcut_study.py).",
-                                  lock_config=True)  # fmt: skip
-  flags.mark_flags_as_required(["workdir", "config"])
+if __name__ == "__main__":  # python -m bugnist_jax.study.shortcut: bugnist_jax.commands
+  from bugnist_jax.commands.shortcut_study import run
 
-
-@run_main
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  f = flags.FLAGS
-  if "study" not in f.config:
-    raise UserError("--config: needs a `study` section (see configs/shortcut_study.py)")
-  run_study(f.config, f.workdir)
-
-
-if __name__ == "__main__":
-  _define_flags()
-  app.run(main, flags_parser=parse_flags)
+  run()

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from bugnist_jax.models.planes import compiler_options
+from bugnist_jax import compile
 
 TrainStep = Callable[[object, dict], tuple[object, dict]]
 
@@ -59,16 +59,13 @@ def make_batch(
 
 
 def make_epoch_fn(train_step: TrainStep, *, batch_size: int, augmented: bool = True) -> Callable:
-  """Returns epoch(state, images, labels, key) -> (state, metrics [steps]), jitted.
+  """Returns epoch(state, images, labels, key) -> (state, metrics [steps]), compiled.
 
-  `train_step(state, batch) -> (state, metrics)` (e.g. `steps.make_train_step(..., jit=False)`)
-  runs once per batch inside a `lax.scan`; images uint8 [N, *spatial, C] and labels [N] live on
-  the device. The state is donated. Same result as feeding `make_batch` of `epoch_plan`'s rows
-  one by one.
+  `train_step(state, batch) -> (state, metrics)` (e.g. `steps.make_train_step(...)`) runs once
+  per batch inside a `lax.scan`; images uint8 [N, *spatial, C] and labels [N] live on the
+  device. The state is donated. Same result as feeding `make_batch` of `epoch_plan`'s rows one
+  by one.
   """
-
-  if hasattr(train_step, "lower"):  # a jax.jit function: its compiler options cannot nest
-    raise ValueError("train_step: pass the plain step, steps.make_train_step(..., jit=False)")
 
   def epoch(state, images, labels, key):
     indices, keys = epoch_plan(key, images.shape[0], batch_size)
@@ -79,4 +76,4 @@ def make_epoch_fn(train_step: TrainStep, *, batch_size: int, augmented: bool = T
 
     return lax.scan(body, state, (indices, keys))
 
-  return jax.jit(epoch, donate_argnums=0, compiler_options=compiler_options())
+  return compile.jit(epoch, donate_argnums=0)

@@ -3,7 +3,6 @@
 import contextlib
 import json
 import pathlib
-import sys
 import time
 
 import jax
@@ -12,61 +11,23 @@ from absl import logging
 from flax import nnx
 
 from bugnist_jax.data import datasets, pipeline
-from bugnist_jax.data.transforms import Normalization
+from bugnist_jax.data.sources import SubsetSource
 from bugnist_jax.errors import UserError
+from bugnist_jax.log import say
+from bugnist_jax.models import build_model
 from bugnist_jax.training import checkpoint, losses, sharding
-from bugnist_jax.training.experiment import DataInfo, build_model
 from bugnist_jax.training.metrics_log import MetricsLog
 from bugnist_jax.training.optim import make_optimizer
 from bugnist_jax.training.progress import Progress
 from bugnist_jax.training.steps import make_eval_step, make_train_step
 
 
-def say(message: str) -> None:
-  print(message, file=sys.stderr, flush=True)
-
-
-def packing_transform(data_cfg) -> pipeline.RemovePacking | None:
-  if not data_cfg.remove_packing:
-    return None
-  return pipeline.RemovePacking(data_cfg.packing_threshold, data_cfg.packing_min_size)
-
-
-def extra_transforms(data_cfg) -> list:
-  """Record transforms besides packing removal; `.get` so configs saved before the fields
-  existed still load."""
-  if data_cfg.get("mask_from_threshold", False):
-    return [pipeline.MaskFromThreshold(data_cfg.packing_threshold)]
-  return []
-
-
-def training_source(data_cfg, source):
-  """The training split, with its labels permuted when `data.shuffle_labels` is set."""
-  if data_cfg.get("shuffle_labels", False):
-    return pipeline.ShuffledLabels(source, data_cfg.seed)
-  return source
-
-
-def data_info(config, data: datasets.Dataset, workdir: pathlib.Path) -> DataInfo:
-  """The run's DataInfo: read back when resuming, else fitted on training items and saved."""
-  if (workdir / "data.json").exists():
-    return DataInfo.load(workdir)
-  train = data.splits["train"]
-  packing = packing_transform(config.data)
-  n = min(config.data.normalization_examples, len(train))
-  images = [train[i]["image"] for i in range(n)]
-  if packing is not None:
-    images = [packing.map({"image": im})["image"] for im in images]
-  info = DataInfo(data.class_names, data.image_shape, Normalization.fit(images))
-  info.save(workdir)
-  return info
-
-
-def evaluate(eval_step, state, source, mesh, batch_size: int, packing=None) -> dict:
-  """Loss, accuracy and per-item logits [N, K] and labels [N] over a whole source."""
+def evaluate(eval_step, state, source, mesh, batch_size: int, transforms=()) -> dict:
+  """Loss, accuracy and per-item logits [N, K] and labels [N] over a whole source, after the
+  record `transforms` (the run's, `datasets.record_transforms`)."""
   totals = {"loss_sum": 0.0, "correct": 0.0, "count": 0.0}
   logits, labels = [], []
-  for batch in pipeline.eval_batches(source, batch_size=batch_size, packing=packing):
+  for batch in pipeline.eval_batches(source, batch_size=batch_size, transforms=transforms):
     valid = batch["valid"]
     out = eval_step(
       state, sharding.shard_batch({k: batch[k] for k in ("image", "label", "valid")}, mesh)
@@ -102,12 +63,12 @@ def train_and_evaluate(config, workdir: str | pathlib.Path) -> dict:
   workdir.mkdir(parents=True, exist_ok=True)
   _save_config(config, workdir)
   data = datasets.build(config.data, workdir)
-  info = data_info(config, data, workdir)
+  info = datasets.data_info(config.data, data, workdir)
   mesh = sharding.data_mesh()
   cfg = config.train
   sharding.check_batch_size(cfg.batch_size, mesh, "config.train.batch_size")
   sharding.check_batch_size(config.eval.batch_size, mesh, "config.eval.batch_size")
-  train_source = training_source(config.data, data.splits["train"])
+  train_source = datasets.training_source(config.data, data.splits["train"])
   steps_per_epoch = len(train_source) // cfg.batch_size
   if steps_per_epoch == 0:
     raise UserError(
@@ -117,24 +78,24 @@ def train_and_evaluate(config, workdir: str | pathlib.Path) -> dict:
   total_steps = cfg.num_epochs * steps_per_epoch
   checkpoint_every = max(1, int(cfg.checkpoint_every_epochs * steps_per_epoch))
 
-  model = build_model(config, info)
+  model = build_model(config, info.image_shape, len(info.class_names))
   optimizer = nnx.Optimizer(model, make_optimizer(cfg, steps_per_epoch), wrt=nnx.Param)
   graphdef, state = nnx.split((model, optimizer))
   del model, optimizer
-  packing = packing_transform(config.data)
+  seen_by_model = datasets.record_transforms(config.data)
   train_iter = iter(
     pipeline.train_dataset(
-      pipeline.SubsetSource(train_source, np.arange(jax.process_index(), len(train_source),
-                                                    jax.process_count())),
+      SubsetSource(
+        train_source, np.arange(jax.process_index(), len(train_source), jax.process_count())
+      ),
       batch_size=cfg.batch_size // jax.process_count(),
       seed=config.seed,
       augment=config.data.augment,
-      packing=packing,
+      transforms=datasets.training_transforms(config.data),
       num_workers=config.data.num_workers,
       prefetch_buffer=config.data.prefetch,
-      extra_transforms=extra_transforms(config.data),
     )
-  )  # fmt: skip
+  )
   log = MetricsLog(workdir / "metrics.jsonl")
   ckpt_dir = workdir / "checkpoints"
   # Closing the iterator stops grain's worker processes and frees their shared memory.
@@ -168,17 +129,22 @@ def train_and_evaluate(config, workdir: str | pathlib.Path) -> dict:
             "config.train.learning_rate)"
           )
         now = time.perf_counter()
-        means["volumes_per_s"] = count * cfg.batch_size / (now - t_last)
+        means["examples_per_s"] = count * cfg.batch_size / (now - t_last)
         means["epoch"] = step / steps_per_epoch
         log.write(step, "train", means)
-        progress.update(step, loss=means["loss"], acc=means["accuracy"],
-                        vol_s=means["volumes_per_s"])  # fmt: skip
+        progress.update(
+          step, loss=means["loss"], acc=means["accuracy"], ex_s=means["examples_per_s"]
+        )
         sums, count, t_last = None, 0, now
       if at_checkpoint:
-        val = evaluate(eval_step, state, data.splits["validation"], mesh,
-                       config.eval.batch_size, packing)  # fmt: skip
-        final = {"val_loss": val["loss"], "val_accuracy": val["accuracy"],
-                 "epoch": step / steps_per_epoch}  # fmt: skip
+        val = evaluate(
+          eval_step, state, data.splits["validation"], mesh, config.eval.batch_size, seen_by_model
+        )
+        final = {
+          "val_loss": val["loss"],
+          "val_accuracy": val["accuracy"],
+          "epoch": step / steps_per_epoch,
+        }
         log.write(step, "validation", final)
         say(f"step {step}: validation accuracy {val['accuracy']:.4f} loss {val['loss']:.4f}")
         checkpoint.save(mngr, step, state, train_iter, {"step": step, **final}, metrics=final)

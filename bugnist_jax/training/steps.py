@@ -1,8 +1,8 @@
-"""jit-compiled train and eval steps over a split (graphdef, state) of model and optimizer.
+"""Compiled train and eval steps over a split (graphdef, state) of model and optimizer.
 
-The steps are plain `jax.jit` functions of `(state, batch)`: NNX's object-graph walk runs at
-trace time only, and the state buffers are donated so a step updates them in place. They compile
-with `planes.compiler_options()` (on CPU: convolutions through Eigen, see `models/planes.py`).
+The steps are `compile.jit` functions of `(state, batch)`: NNX's object-graph walk runs at
+trace time only, and the state buffers are donated so a step updates them in place. The model
+runs once per step (`forward`, branches included); extra losses see its outputs by name.
 """
 
 from collections.abc import Callable
@@ -12,12 +12,13 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
+from bugnist_jax import compile
 from bugnist_jax.data.transforms import Normalization
-from bugnist_jax.models.planes import compiler_options
+from bugnist_jax.models.adapters import eval_view
 
-# Loss terms beyond cross-entropy (e.g. "right for the right reasons") register here:
-# fn(model, inputs [B, *spatial, C] float, batch) -> scalar, weighted by config.
-ExtraLoss = Callable[[nnx.Module, jax.Array, dict], jax.Array]
+# Loss terms beyond cross-entropy (`training.losses.EXTRA_LOSSES`):
+# fn(model, inputs [B, *spatial, C] float, batch, outputs {stage: array}) -> scalar.
+ExtraLoss = Callable[[nnx.Module, jax.Array, dict, dict], jax.Array]
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array, weights: jax.Array | None = None):
@@ -33,14 +34,12 @@ def make_train_step(
   normalize: Normalization,
   extra_loss: ExtraLoss | None = None,
   extra_weight: float = 0.0,
-  *,
-  jit: bool = True,
 ):
-  """Returns train_step(state, batch) -> (state, metrics), jitted, donating state.
+  """Returns train_step(state, batch) -> (state, metrics), compiled, donating state.
 
   `graphdef`/`state` come from `nnx.split((model, optimizer))`. batch: image uint8
-  [B, *spatial, C], label int [B] (+ whatever extra_loss reads). jit=False gives the plain
-  function, to be traced inside another jit (compiler options go on the outermost one only).
+  [B, *spatial, C], label int [B] (+ whatever extra_loss reads). It also runs inside another
+  jit (the device-resident epoch's scan).
   """
 
   def train_step(state, batch):
@@ -48,12 +47,13 @@ def make_train_step(
     inputs = normalize(batch["image"])
 
     def loss_fn(model):
-      logits = model(inputs)
+      # Staged models publish every stage (and branch) output; any other module its logits.
+      logits, outputs = model.forward(inputs) if hasattr(model, "forward") else (model(inputs), {})
       ce = cross_entropy(logits, batch["label"])
       total = ce
       extra = jnp.zeros(())
       if extra_loss is not None:
-        extra = extra_loss(model, inputs, batch)
+        extra = extra_loss(model, inputs, batch, outputs)
         total = ce + extra_weight * extra
       return total, (logits, ce, extra)
 
@@ -69,9 +69,7 @@ def make_train_step(
       metrics["extra_loss"] = extra
     return nnx.state((model, optimizer)), metrics
 
-  if not jit:
-    return train_step
-  return jax.jit(train_step, donate_argnums=0, compiler_options=compiler_options())
+  return compile.jit(train_step, donate_argnums=0)
 
 
 def make_eval_step(graphdef: nnx.GraphDef, normalize: Normalization):
@@ -81,8 +79,7 @@ def make_eval_step(graphdef: nnx.GraphDef, normalize: Normalization):
   """
 
   def eval_step(state, batch):
-    model, _ = nnx.merge(graphdef, state)
-    model = nnx.view(model, deterministic=True, use_running_average=True, raise_if_not_found=False)
+    model = eval_view(nnx.merge(graphdef, state)[0])
     logits = model(normalize(batch["image"]))
     valid = batch["valid"].astype(jnp.float32)
     losses = optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"])
@@ -94,4 +91,4 @@ def make_eval_step(graphdef: nnx.GraphDef, normalize: Normalization):
       "count": jnp.sum(valid),
     }
 
-  return jax.jit(eval_step, compiler_options=compiler_options())
+  return compile.jit(eval_step)

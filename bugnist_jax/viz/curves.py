@@ -47,3 +47,31 @@ def plot_curves(
   ax.grid(True, alpha=0.3)
   ax.legend(fontsize=8)
   return finish(fig, path, title)
+
+
+def plot_line_panels(
+  x_labels,
+  panels: Mapping[str, Mapping[str, np.ndarray]],
+  path: PathLike | None,
+  xlabel: str = "",
+  title: str | None = None,
+  ylim: tuple[float, float] | None = None,
+) -> Figure:
+  """`panels[panel][line]` -> values [N] against categorical `x_labels` [N], one panel each
+  (e.g. similarity to the trained model's maps, per method, as layers are randomised)."""
+  if not panels:
+    raise ValueError("panels: need at least one panel")
+  steps = np.arange(len(x_labels))
+  fig = new_figure(5.0 * len(panels), 4.0)
+  axes = fig.subplots(1, len(panels), squeeze=False)[0]
+  for ax, (name, lines) in zip(axes, panels.items(), strict=True):
+    for line, values in lines.items():
+      ax.plot(steps, np.asarray(values, float), marker="o", ms=3, label=line)
+    ax.set_xticks(steps, list(x_labels), rotation=45, fontsize=8)
+    if ylim is not None:
+      ax.set_ylim(*ylim)
+    ax.set_title(name)
+    ax.set_xlabel(xlabel)
+    ax.grid(True, alpha=0.3)
+  axes[0].legend(fontsize=8)
+  return finish(fig, path, title)

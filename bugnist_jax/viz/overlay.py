@@ -143,3 +143,39 @@ def plot_saliency_grid(
     cbar.ax.tick_params(labelsize=7)
     cbar.ax.set_visible(m is not None)
   return finish(fig, path, title)
+
+
+def plot_overlay_grid(
+  images,
+  rows,
+  columns,
+  path: PathLike | None,
+  title: str | None = None,
+  row_labels=None,
+  cmap: str | None = None,
+  alpha: float = 0.8,
+) -> Figure:
+  """Rows: images [H, W(, C)]; columns: the input, then one overlay per map of the row
+  (`rows[i][j]` [H, W], each on its own scale, diverging colours where it has signs)."""
+  if len(rows) != len(images):
+    raise ValueError(f"rows: got {len(rows)} rows of maps for {len(images)} images")
+  if row_labels is not None and len(row_labels) != len(images):
+    raise ValueError(f"row_labels: got {len(row_labels)} labels for {len(images)} images")
+  imgs = [as_image(im, f"images[{i}]") for i, im in enumerate(images)]
+  h, w = imgs[0].shape[:2]
+  panel = 2.0
+  fig = new_figure(panel * (len(columns) + 1), len(imgs) * (panel * h / w + 0.3) + 0.3)
+  axes = fig.subplots(len(imgs), len(columns) + 1, squeeze=False)
+  for r, (img, row) in enumerate(zip(imgs, rows, strict=True)):
+    if len(row) != len(columns):
+      raise ValueError(f"rows[{r}]: got {len(row)} maps for {len(columns)} columns")
+    for c, m in enumerate([None, *row]):
+      ax = axes[r, c]
+      m = None if m is None else as_map2d(m, f"rows[{r}][{c - 1}]", img.shape[:2])
+      draw_overlay(ax, img, m, None, cmap, alpha)
+      clean_axis(ax)
+      if r == 0:
+        ax.set_title("input" if c == 0 else columns[c - 1], fontsize=9)
+    if row_labels is not None:
+      axes[r, 0].set_ylabel(row_labels[r], fontsize=8)
+  return finish(fig, path, title)

@@ -1,0 +1,173 @@
+"""Every saliency method by name on a bound model: the table explain, look_inside, the studies
+and the viewer share, its options, and the one policy for showing maps.
+
+`saliency` stays model-agnostic; a method here runs on an `adapters.Bound` (the model as
+functions). Each `Method` declares the `Options` fields it reads, so a method is compiled once
+per value of those fields and the tests can run every method through every command.
+"""
+
+import dataclasses
+from collections.abc import Callable
+
+import jax
+import numpy as np
+
+from bugnist_jax import compile, saliency
+from bugnist_jax.errors import UserError
+from bugnist_jax.models.adapters import Bound
+from bugnist_jax.options import option
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+  """Knobs of the methods (each method reads the ones it declares)."""
+
+  num_samples: int = option(25, "SmoothGrad noisy copies.", min=1)
+  sigma: float = option(
+    0.15, "SmoothGrad noise, a fraction of each input's (max - min).", above=0.0
+  )
+  steps: int = option(32, "Integrated Gradients / IS-CAM steps.", min=1)
+  batch_size: int | None = option(
+    None, "Samples run at once (sets peak memory, not the result).", min=1
+  )
+  window: int = option(8, "Occlusion window (voxels per axis).", min=1)
+  stride: int = option(4, "Occlusion stride (at most the window).", min=1)
+  layer: str | None = option(None, "Layer for CAM methods (default: the model's cam_layer).")
+  seed: int = option(0, "Seed for SmoothGrad noise and the random items.")
+
+  def __post_init__(self):
+    if self.stride > self.window:
+      raise UserError(
+        f"--stride: {self.stride} is larger than --window {self.window}: some "
+        "voxels would be in no occlusion window"
+      )
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+  """How to run one method, which options it reads and how to show its maps."""
+
+  run: Callable  # (bound, x, targets, opts) -> maps
+  sign: str  # 'absolute' for magnitude-only maps, 'all' to show signs
+  reads: tuple[str, ...] = ()  # the Options fields it depends on
+  cam: bool = False  # maps are [B, *spatial] already (no channel axis)
+
+
+def _on_f(fn):
+  return lambda b, x, t, o: fn(b.f, x, t)
+
+
+def _on_split(fn, *option_names):
+  return lambda b, x, t, o: fn(b.features, b.head, x, t, **{n: getattr(o, n) for n in option_names})
+
+
+def _smoothgrad(kind):
+  def run(b, x, t, o):
+    return saliency.smoothgrad(
+      b.f,
+      x,
+      t,
+      key=jax.random.key(o.seed),
+      num_samples=o.num_samples,
+      sigma=o.sigma,
+      batch_size=o.batch_size,
+      kind=kind,
+    )
+
+  return Method(run, "absolute", ("num_samples", "sigma", "batch_size", "seed"))
+
+
+def _integrated_gradients(b, x, t, o):
+  return saliency.integrated_gradients(b.f, x, t, steps=o.steps, batch_size=o.batch_size)
+
+
+def _occlusion(b, x, t, o):
+  return saliency.occlusion(b.f, x, t, window=o.window, stride=o.stride, batch_size=o.batch_size)
+
+
+def _cam(fn, *option_names):
+  return Method(_on_split(fn, *option_names), "all", ("layer", *option_names), cam=True)
+
+
+METHODS: dict[str, Method] = {
+  "vanilla_gradient": Method(_on_f(saliency.vanilla_gradient), "absolute"),
+  "input_x_gradient": Method(_on_f(saliency.input_x_gradient), "all"),
+  "smoothgrad": _smoothgrad("smoothgrad"),
+  "smoothgrad_sq": _smoothgrad("smoothgrad_sq"),
+  "vargrad": _smoothgrad("vargrad"),
+  "integrated_gradients": Method(_integrated_gradients, "all", ("steps", "batch_size")),
+  "occlusion": Method(_occlusion, "all", ("window", "stride", "batch_size")),
+  "guided_backprop": Method(_on_f(saliency.guided_backprop), "absolute"),
+  "guided_grad_cam": Method(_on_split(saliency.guided_grad_cam), "absolute", ("layer",)),
+  "grad_cam": _cam(saliency.grad_cam),
+  "grad_cam_plus_plus": _cam(saliency.grad_cam_plus_plus),
+  "layer_cam": _cam(saliency.layer_cam),
+  "score_cam": _cam(saliency.score_cam, "batch_size"),
+  "is_cam": _cam(saliency.is_cam, "steps", "batch_size"),
+}
+
+
+def check_methods(names, flag: str = "--method") -> tuple[str, ...]:
+  """`names` if each is in METHODS; else a UserError naming `flag` and the valid names."""
+  unknown = [m for m in names if m not in METHODS]
+  if unknown:
+    raise UserError(f"{flag}: unknown {unknown[0]!r}; valid: {', '.join(METHODS)}")
+  return tuple(names)
+
+
+def run_method(bound: Bound, method: str, x, targets, opts: Options):
+  """Maps of `method` (traceable): [B, *spatial, C], or [B, *spatial] for CAMs."""
+  return METHODS[method].run(bound, x, targets, opts)
+
+
+class Explainer:
+  """Runs methods by name on a bound model, each compiled once per value of the options it
+  reads (`compile.jit`: the methods are jitted themselves, the options apply at the top)."""
+
+  def __init__(self, bound: Bound):
+    self.bound = bound
+    self.f = bound.f
+    self._compiled = {}
+
+  def __call__(self, method: str, x, targets, opts: Options) -> np.ndarray:
+    """Maps of `method` for inputs x [B, *spatial, C]: [B, *spatial, C] or CAMs [B, *spatial]."""
+    check_methods([method], "method")
+    key = (method, tuple(getattr(opts, n) for n in METHODS[method].reads))
+    if key not in self._compiled:
+      self._compiled[key] = compile.jit(lambda x, t: run_method(self.bound, method, x, t, opts))
+    try:
+      return np.asarray(self._compiled[key](x, targets))
+    except ValueError as e:  # the saliency package's word on what it cannot handle
+      raise UserError(f"method {method}: {e}") from None
+
+  def display_in_batches(
+    self, method: str, x, targets, opts: Options, batch: int, signed: bool = False
+  ) -> np.ndarray:
+    """Display maps `[N, *spatial]` (`display_map`) of `method` for x `[N, *spatial, C]`,
+    `batch` items at a time; the last batch is padded by repeating its final item, so the
+    method compiles once."""
+    out = []
+    for start in range(0, len(x), batch):
+      xb, tb = np.asarray(x[start : start + batch]), np.asarray(targets[start : start + batch])
+      n = len(xb)
+      if n < batch:
+        xb = np.concatenate([xb, np.repeat(xb[-1:], batch - n, 0)])
+        tb = np.concatenate([tb, np.repeat(tb[-1:], batch - n, 0)])
+      out.append(display_map(method, self(method, xb, tb, opts), signed)[:n])
+    return np.concatenate(out)
+
+
+def display_map(method: str, maps, signed: bool = False):
+  """The one policy for showing maps: [B, *spatial(, C)] -> [B, *spatial].
+
+  Channels are summed; methods whose sign means nothing ('absolute': gradients, SmoothGrad,
+  guided backprop) show |.| summed over channels (PAIR saliency's choice: opposite signs on
+  R, G and B do not cancel); the others keep their sign. `signed=True` sums channels with
+  their signs for every method (the sanity study compares signed and absolute ranks).
+  """
+  m = METHODS[method]
+  if m.cam:
+    return maps
+  if m.sign == "absolute" and not signed:
+    maps = abs(maps)
+  return maps.sum(-1)

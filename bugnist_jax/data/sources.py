@@ -1,0 +1,83 @@
+"""Data sources: the record contract, a base class for sources, and wrappers of sources.
+
+A source is a grain `RandomAccessDataSource`: `len(src)`, a deterministic, thread-safe
+`src[i]` returning one record, `repr(src)`, and `src.labels()` (int32 `[N]`, read without
+loading images). It must pickle (hold paths, open files lazily).
+
+A record is a dict of numpy arrays:
+- `image`: uint8 `[*spatial, C]` (3D volumes `[Z, Y, X, 1]`, 2D images `[H, W, C]`);
+- `label`: int32 scalar;
+- `object_mask` (optional): uint8 `[*spatial]`, 1 on the object (the bug), else 0;
+- `shortcut_mask` (optional): uint8 `[*spatial]`, 1 on a confound that can give the class
+  away (the cotton packing of BugNIST), else 0;
+- `object_box` (optional, 2D): int32 `[4]` (y0, x0, y1, x1) of the object, y1/x1 exclusive.
+"""
+
+from collections.abc import Sequence
+
+import numpy as np
+
+MASK_KEYS = ("object_mask", "shortcut_mask")  # spatial masks that move with the image
+
+
+class IndexedSource:
+  """Base class: subclasses set `self.num_examples` and define `record(i)` and `labels()`.
+
+  `src[i]` checks the index (negative indices count from the end, as for lists) and calls
+  `record(i)` with 0 <= i < len.
+  """
+
+  num_examples: int
+
+  def __len__(self) -> int:
+    return self.num_examples
+
+  def __getitem__(self, i: int) -> dict[str, np.ndarray]:
+    i = int(i)
+    if not -self.num_examples <= i < self.num_examples:
+      raise IndexError(f"index {i} out of range for {self.num_examples} examples")
+    return self.record(i % self.num_examples)
+
+  def record(self, i: int) -> dict[str, np.ndarray]:
+    raise NotImplementedError
+
+  def labels(self) -> np.ndarray:
+    raise NotImplementedError
+
+
+class SubsetSource(IndexedSource):
+  """The items `indices` of a source, itself a source."""
+
+  def __init__(self, source, indices: Sequence[int]):
+    self.source = source
+    self.indices = np.asarray(indices, np.int64)
+    self.num_examples = len(self.indices)
+
+  def record(self, i: int) -> dict:
+    return self.source[int(self.indices[i])]
+
+  def __repr__(self) -> str:
+    return f"SubsetSource({self.source!r}, {len(self.indices)} items)"
+
+  def labels(self) -> np.ndarray:
+    return np.asarray(self.source.labels())[self.indices]
+
+
+class ShuffledLabels(IndexedSource):
+  """A source whose labels are a seeded permutation of its own (data randomisation test,
+  Adebayo et al. 2018): class balance is kept and each item keeps its random label every epoch."""
+
+  def __init__(self, source, seed: int):
+    self.source = source
+    self.num_examples = len(source)
+    perm = np.random.default_rng(seed).permutation(len(source))
+    self._labels = np.asarray(source.labels(), np.int32)[perm]
+
+  def record(self, i: int) -> dict:
+    return {**self.source[i], "label": np.int32(self._labels[i])}
+
+  def __repr__(self) -> str:
+    return f"ShuffledLabels({self.source!r})"
+
+  def labels(self) -> np.ndarray:
+    return self._labels

@@ -1,0 +1,42 @@
+"""Every method of the explain table through the explain command's library, on a tiny trained
+3D run and a tiny trained 2D run: maps, figures, arrays and TIFFs for each."""
+
+import numpy as np
+import pytest
+import tifffile
+
+from bugnist_jax.attribution import METHODS, ExplainRequest, Options, explain_run
+
+RUNS = ("trained_run", "trained_run_2d")
+# One worker explains each run once for every test here (pytest -n 2 --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("explain_methods")
+
+
+@pytest.fixture(scope="module", params=RUNS)
+def explained(request):
+  """(workdir, maps) of one explain_run with every method on two items of the run."""
+  workdir = request.getfixturevalue(request.param)
+  opts = Options(num_samples=2, steps=2, batch_size=2, window=8, stride=8)
+  explain = ExplainRequest(method=tuple(METHODS), indices=(0, 1), options=opts)
+  return workdir, explain_run(workdir, explain)
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_method_runs_through_explain(explained, method):
+  workdir, maps = explained
+  m = maps[method]
+  image_shape = np.load(workdir / "explain" / f"{method}.npz")["maps"].shape
+  assert m.shape == image_shape and m.shape[0] == 2
+  assert np.isfinite(m).all() and np.abs(m).sum() > 0, method
+  for i in (0, 1):
+    assert (workdir / "explain" / f"test_{i:05d}_{method}.png").stat().st_size > 5_000
+
+
+def test_every_item_has_a_figure_of_all_methods_and_a_tiff(explained):
+  workdir, maps = explained
+  out = workdir / "explain"
+  assert (out / "test_methods.png").stat().st_size > 10_000
+  with tifffile.TiffFile(out / "test_00001.tif") as tif:
+    assert tif.is_imagej
+    data = tif.asarray()
+  assert data.shape[-3] == 1 + len(METHODS)  # the image, then one channel per method

@@ -1,0 +1,177 @@
+"""The model contract, checked over every entry of MODELS (tiny shapes from each ModelSpec).
+
+A new registered model gets these tests for free: stage declarations and shapes, forward with
+start/stop composing to the full model, receptive fields against gradient support, feature
+maps, split_at, the eval view, every method of the explain table, and look_inside's figures.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from bugnist_jax import inspection
+from bugnist_jax.attribution import METHODS, Explainer, Options
+from bugnist_jax.data.sources import IndexedSource
+from bugnist_jax.data.transforms import Normalization
+from bugnist_jax.models import MODELS, ContractError, Stage, StagedModel, check_model, get_model
+from bugnist_jax.models.adapters import Bound, as_function, split_at
+from bugnist_jax.models.layers import DenseBlock, Logits
+
+NAMES = sorted(MODELS)
+
+
+def _tiny(name, num_classes=3, seed=0, **overrides):
+  spec = MODELS[name]
+  model = get_model(
+    name,
+    input_shape=spec.test_input_shape,
+    in_channels=spec.test_in_channels,
+    num_classes=num_classes,
+    rngs=nnx.Rngs(seed),
+    **(spec.test_kwargs | overrides),
+  )
+  return model, spec
+
+
+def _input(spec, batch=2, seed=0):
+  shape = (batch, *spec.test_input_shape, spec.test_in_channels)
+  return jnp.asarray(np.random.default_rng(seed).normal(size=shape), jnp.float32)
+
+
+@pytest.fixture(scope="module", params=NAMES)
+def tiny(request):
+  model, spec = _tiny(request.param)
+  return request.param, model, spec, _input(spec)
+
+
+def test_every_stage_keeps_the_contract(tiny):
+  name, model, spec, x = tiny
+  shapes = check_model(model)
+  assert list(shapes)[: len(model.layer_names)] == list(model.layer_names)
+  assert shapes[model.layer_names[-1]] == ("flat", (2, 3)), name
+  _, outputs = model.forward(x)
+  for stage, (kind, shape) in shapes.items():
+    assert outputs[stage].shape == shape, stage
+    assert kind == model.stage(stage).kind
+
+
+def test_forward_with_start_and_stop_composes_to_the_full_model(tiny):
+  _, model, _, x = tiny
+  f = as_function(model)
+  full = f(x)
+  for stop in model.layer_names[:-1]:
+    features, head = split_at(model, stop)
+    np.testing.assert_allclose(head(features(x)), full, rtol=2e-4, atol=2e-5, err_msg=stop)
+
+
+def test_cam_layer_and_spatial_layers(tiny):
+  _, model, _, x = tiny
+  spatial = model.spatial_layers()
+  assert spatial and model.cam_layer() in spatial
+  fields = inspection.receptive_fields(model, x.shape[1:-1])
+  assert model.cam_layer() in fields  # a CAM layer has a known receptive field
+  maps = inspection.feature_maps(model, x[:1])
+  assert list(maps) == spatial
+  assert all(maps[n].shape[1:-1] == fields[n].shape for n in fields)
+
+
+def test_receptive_fields_bound_the_gradient_support(tiny):
+  name, model, spec, x = tiny
+  fields = inspection.receptive_fields(model, spec.test_input_shape)
+  chosen = list(fields)[:: max(1, len(fields) // 3)]
+  for stage in chosen:
+    field = fields[stage]
+    f = lambda v, stage=stage: as_function_at(model, stage)(v)
+    index = tuple(s // 2 for s in field.shape)
+    grad = jax.grad(lambda v: f(v)[(0, *index)].sum())(x)
+    support = np.abs(np.asarray(grad[0])).sum(-1) > 0
+    inside = np.zeros(support.shape, bool)
+    inside[field.box(index, spec.test_input_shape)] = True
+    assert support.any(), f"{name}.{stage}: no gradient reaches the input"
+    assert not (support & ~inside).any(), f"{name}.{stage}: gradient outside the receptive field"
+
+
+def as_function_at(model, stage):
+  return split_at(model, stage)[0]
+
+
+def test_eval_view_is_deterministic_and_per_sample(tiny):
+  _, model, _, x = tiny
+  f = as_function(model)
+  np.testing.assert_allclose(f(x), f(x), rtol=0, atol=0)
+  np.testing.assert_allclose(f(x)[:1], f(x[:1]), rtol=2e-4, atol=2e-5)  # no batch coupling
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_every_method_of_the_explain_table(method):
+  for name in NAMES:
+    # XLA's convolution: the same function as the CPU fast path (tests/test_conv_impls.py),
+    # several times quicker to compile at these tiny sizes.
+    model, spec = _tiny(name, conv_impl="xla")
+    x = _input(spec)
+    explainer = Explainer(Bound.from_model(model))
+    opts = Options(num_samples=2, steps=2, batch_size=2, window=4, stride=4)
+    maps = explainer(method, x, jnp.array([0, 1]), opts)
+    expected = x.shape[:-1] if METHODS[method].cam else x.shape
+    assert maps.shape == expected, (name, method)
+    assert np.isfinite(maps).all(), (name, method)
+
+
+class _Images(IndexedSource):
+  def __init__(self, spec, n=4):
+    rng = np.random.default_rng(0)
+    self.images = rng.integers(0, 256, (n, *spec.test_input_shape, spec.test_in_channels), np.uint8)
+    self.num_examples = n
+
+  def record(self, i):
+    return {"image": self.images[i], "label": np.int32(i % 3)}
+
+  def labels(self):
+    return np.arange(self.num_examples, dtype=np.int32) % 3
+
+
+def test_look_inside_figures(tiny, tmp_path):
+  _, model, spec, x = tiny
+  paths = inspection.save_feature_maps(model, x[:1], tmp_path)
+  assert len(paths) == len(model.spatial_layers()) and all(p.stat().st_size > 500 for p in paths)
+  source, norm = _Images(spec), Normalization(0.5, 0.25)
+  patches, captions, idx = inspection.top_patches(
+    model, source, norm, model.cam_layer(), 0, k=2, batch_size=2
+  )
+  assert len(patches) == len(captions) == 2 and len(set(idx.tolist())) == 2
+  assert all(p.ndim == 3 and p.shape[-1] == spec.test_in_channels for p in patches)
+
+
+class _Plain(nnx.Module):  # a stage that is not a contract.Stage
+  def __call__(self, x):
+    return x
+
+
+class _WrongGeometry(Stage):
+  kind = "spatial"
+
+  def __call__(self, x):
+    return x[:, ::2, ::2]
+
+  def rf_ops(self, ndim):
+    return []  # claims to keep the size, halves it
+
+
+class _Broken(StagedModel):
+  def __init__(self, first):
+    self.input_shape, self.in_channels = (8, 8), 1
+    self.first = first
+    self.flat = DenseBlock(16 if isinstance(first, _WrongGeometry) else 64, 4, rngs=nnx.Rngs(0))
+    self.logits = Logits(4, 2, rngs=nnx.Rngs(0))
+    self.layer_names = ("first", "flat", "logits")
+
+
+@pytest.mark.parametrize(
+  "stage,message",
+  [(_Plain(), "not a models.contract.Stage"), (_WrongGeometry(), "rf_ops give spatial shape")],
+)
+def test_a_stage_that_breaks_the_contract_is_named(stage, message):
+  with pytest.raises(ContractError, match=f"stage 'first'.*{message}"):
+    check_model(_Broken(stage))
