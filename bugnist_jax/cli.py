@@ -12,6 +12,7 @@ Every `python -m bugnist_jax.<command>` module is a thin file over `run(main, de
 """
 
 import dataclasses
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -80,7 +81,14 @@ def parse_flags(argv: list[str]) -> list[str]:
       FLAGS["config"].value.to_dict()  # config_flags reports a bad file only on access
     return rest
   except Exception as e:  # noqa: BLE001 - config_flags raises many types; all are user errors
-    message = " ".join(str(e).replace("\\n", " ").replace("\\'", "'").strip("'\" ").split())
+    text = str(e)
+    if "Traceback (most recent call last)" in text:  # a config file that raised: its last line
+      last = [ln for ln in text.replace("\\n", "\n").splitlines() if ln.strip()][-1].strip()
+      text = last.split(": ", 1)[1] if last.split(": ", 1)[0].endswith("Error") else last
+    missing = re.search(r"No such file or directory: '([^']+)", text)
+    if missing and "config" in text.lower():
+      text = f"--config: {missing.group(1)}: no such file"
+    message = " ".join(text.replace("\\n", " ").replace("\\'", "'").strip("'\" ").split())
     if isinstance(e, AttributeError | KeyError):  # a misspelled --config.<field>
       message = f"config: no field {message.replace(chr(39), '', 1)}"
     fail(message)
