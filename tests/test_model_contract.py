@@ -83,18 +83,14 @@ def test_receptive_fields_bound_the_gradient_support(tiny):
   chosen = list(fields)[:: max(1, len(fields) // 3)]
   for stage in chosen:
     field = fields[stage]
-    f = lambda v, stage=stage: as_function_at(model, stage)(v)
+    features = split_at(model, stage)[0]
     index = tuple(s // 2 for s in field.shape)
-    grad = jax.grad(lambda v: f(v)[(0, *index)].sum())(x)
+    grad = jax.grad(lambda v, f=features, i=index: f(v)[(0, *i)].sum())(x)
     support = np.abs(np.asarray(grad[0])).sum(-1) > 0
     inside = np.zeros(support.shape, bool)
     inside[field.box(index, spec.test_input_shape)] = True
     assert support.any(), f"{name}.{stage}: no gradient reaches the input"
     assert not (support & ~inside).any(), f"{name}.{stage}: gradient outside the receptive field"
-
-
-def as_function_at(model, stage):
-  return split_at(model, stage)[0]
 
 
 def test_eval_view_is_deterministic_and_per_sample(tiny):
