@@ -17,6 +17,7 @@ visualisation cache at start, for the model's own stage names.
 import http.server
 import json
 import pathlib
+import socket
 import sys
 import threading
 import traceback
@@ -139,6 +140,8 @@ class ViewerServer(http.server.ThreadingHTTPServer):
   daemon_threads = True
 
   def __init__(self, data: ViewerData, host: str = "127.0.0.1", port: int = 0, verbose=False):
+    if ":" in host:  # an IPv6 address such as ::1
+      self.address_family = socket.AF_INET6
     super().__init__((host, port), Handler)
     self.data, self.verbose, self.files = data, verbose, static_files()
 
