@@ -37,6 +37,9 @@ def base(model: str = "bugcnn3d") -> ml_collections.ConfigDict:
   c.data.packing_threshold = 90  # uint8 intensity for remove_packing
   c.data.packing_min_size = 0  # voxels; smaller largest component -> blank volume
   c.data.mask_from_threshold = False  # training: object_mask = largest component > threshold
+  # Training items that keep their masks/boxes (seeded per item); the others are unannotated
+  # and train the classifier only (the saliency losses are masked per item).
+  c.data.annotated_fraction = 1.0
   c.data.shuffle_labels = False  # training labels permuted (data randomisation sanity check)
   # 'flip_rotate' (random flips, 90-degree rotations about the tube axis), 'hflip' (left-right
   # flips, for natural images) or 'none'.
@@ -50,6 +53,13 @@ def base(model: str = "bugcnn3d") -> ml_collections.ConfigDict:
   c.data.normalization_examples = 128  # training items used to fit mean and std
 
   c.model = model_config(model)  # fields: see the model class's docstring
+
+  # A learned saliency branch on the model (models/saliency_branch.py), trained by
+  # config.train.saliency_losses; the trunk and its logits are unchanged.
+  c.saliency_branch = ml_collections.ConfigDict()
+  c.saliency_branch.decoder = ""  # '' (none), 'unet' (skips from several stages), 'attention'
+  c.saliency_branch.sources = ()  # trunk stages it reads; () = the decoder's default
+  c.saliency_branch.width = 8  # channels of the decoder
 
   c.train = ml_collections.ConfigDict()
   c.train.batch_size = 16  # global batch, split over all local devices
@@ -67,6 +77,13 @@ def base(model: str = "bugcnn3d") -> ml_collections.ConfigDict:
   c.train.keep_checkpoints = 2  # latest N, plus the best by validation accuracy
   c.train.extra_loss = ""  # '' or a key of bugnist_jax.training.losses.EXTRA_LOSSES
   c.train.extra_loss_weight = 0.0
+  # Saliency-branch losses (training/saliency_losses.py), any of 'mask' (BCE + Dice against
+  # object_mask), 'box' (object_box as a target mask), 'gain' (attention mining); () = none.
+  # Items whose `annotated` is 0 get no mask/box loss. Combinable with extra_loss.
+  c.train.saliency_losses = ()
+  # Weight of each term; the defaults give each term about the size of the cross-entropy.
+  c.train.saliency_weights = ml_collections.ConfigDict({"mask": 1.0, "box": 1.0, "gain": 1.0})
+  c.train.box_target = "filled"  # 'filled' (core 1, border band ignored) or 'gaussian'
   c.train.freeze = ()  # stage-name prefixes whose parameters stay fixed, e.g. ('conv', 'pool')
 
   c.eval = ml_collections.ConfigDict()

@@ -8,6 +8,8 @@ import tifffile
 from bugnist_jax.attribution import METHODS, ExplainRequest, Options, explain_run
 
 RUNS = ("trained_run", "trained_run_2d")
+# The runs have no saliency branch: `learned` is tested on a two-branch run (test_two_branch.py).
+PLAIN = [m for m, spec in METHODS.items() if spec.needs is None]
 # One worker explains each run once for every test here (pytest -n 2 --dist loadgroup).
 pytestmark = pytest.mark.xdist_group("explain_methods")
 
@@ -17,11 +19,11 @@ def explained(request):
   """(workdir, maps) of one explain_run with every method on two items of the run."""
   workdir = request.getfixturevalue(request.param)
   opts = Options(num_samples=2, steps=2, batch_size=2, window=8, stride=8)
-  explain = ExplainRequest(method=tuple(METHODS), indices=(0, 1), options=opts)
+  explain = ExplainRequest(method=tuple(PLAIN), indices=(0, 1), options=opts)
   return workdir, explain_run(workdir, explain)
 
 
-@pytest.mark.parametrize("method", list(METHODS))
+@pytest.mark.parametrize("method", PLAIN)
 def test_method_runs_through_explain(explained, method):
   workdir, maps = explained
   m = maps[method]
@@ -39,4 +41,4 @@ def test_every_item_has_a_figure_of_all_methods_and_a_tiff(explained):
   with tifffile.TiffFile(out / "test_00001.tif") as tif:
     assert tif.is_imagej
     data = tif.asarray()
-  assert data.shape[-3] == 1 + len(METHODS)  # the image, then one channel per method
+  assert data.shape[-3] == 1 + len(PLAIN)  # the image, then one channel per method

@@ -15,7 +15,15 @@ from bugnist_jax import inspection
 from bugnist_jax.attribution import METHODS, Explainer, Options
 from bugnist_jax.data.sources import IndexedSource
 from bugnist_jax.data.transforms import Normalization
-from bugnist_jax.models import MODELS, ContractError, Stage, StagedModel, check_model, get_model
+from bugnist_jax.models import (
+  MODELS,
+  ContractError,
+  Stage,
+  StagedModel,
+  add_saliency_branch,
+  check_model,
+  get_model,
+)
 from bugnist_jax.models.adapters import Bound, as_function, split_at
 from bugnist_jax.models.layers import DenseBlock, Logits
 
@@ -106,6 +114,8 @@ def test_every_method_of_the_explain_table(method):
     # XLA's convolution: the same function as the CPU fast path (tests/test_conv_impls.py),
     # several times quicker to compile at these tiny sizes.
     model, spec = _tiny(name, conv_impl="xla")
+    if METHODS[method].needs:  # `learned`: the model's own saliency branch
+      add_saliency_branch(model, conv_impl="xla", rngs=nnx.Rngs(1))
     x = _input(spec)
     explainer = Explainer(Bound.from_model(model))
     opts = Options(num_samples=2, steps=2, batch_size=2, window=4, stride=4)

@@ -11,6 +11,7 @@ from bugnist_jax.attribution.methods import (
   Options,
   check_methods,
   display_map,
+  methods_for,
   run_method,
 )
 from bugnist_jax.attribution.workflow import ExplainRequest, explain_run
@@ -24,5 +25,6 @@ __all__ = [
   "check_methods",
   "display_map",
   "explain_run",
+  "methods_for",
   "run_method",
 ]

@@ -15,6 +15,7 @@ import numpy as np
 from bugnist_jax import compile, saliency
 from bugnist_jax.errors import UserError
 from bugnist_jax.models.adapters import Bound
+from bugnist_jax.models.saliency_branch import BRANCH, saliency_map
 from bugnist_jax.options import option
 
 
@@ -51,6 +52,7 @@ class Method:
   sign: str  # 'absolute' for magnitude-only maps, 'all' to show signs
   reads: tuple[str, ...] = ()  # the Options fields it depends on
   cam: bool = False  # maps are [B, *spatial] already (no channel axis)
+  needs: str | None = None  # a branch the model must have (see `methods_for`)
 
 
 def _on_f(fn):
@@ -89,6 +91,17 @@ def _cam(fn, *option_names):
   return Method(_on_split(fn, *option_names), "all", ("layer", *option_names), cam=True)
 
 
+def _learned(b, x, t, o):
+  """The saliency branch's own map in [0, 1] (class-agnostic: the targets are not read)."""
+  del t, o
+  _, outputs = b.forward(x)
+  if BRANCH not in outputs:
+    raise ValueError(
+      "the model has no saliency branch (train with config.saliency_branch.decoder set)"
+    )
+  return saliency_map(outputs)
+
+
 METHODS: dict[str, Method] = {
   "vanilla_gradient": Method(_on_f(saliency.vanilla_gradient), "absolute"),
   "input_x_gradient": Method(_on_f(saliency.input_x_gradient), "all"),
@@ -104,7 +117,15 @@ METHODS: dict[str, Method] = {
   "layer_cam": _cam(saliency.layer_cam),
   "score_cam": _cam(saliency.score_cam, "batch_size"),
   "is_cam": _cam(saliency.is_cam, "steps", "batch_size"),
+  "learned": Method(_learned, "absolute", cam=True, needs=BRANCH),
 }
+
+
+def methods_for(model) -> tuple[str, ...]:
+  """The METHODS that apply to `model` (a StagedModel): all but those needing a branch it
+  lacks (`learned` needs the saliency branch)."""
+  branches = getattr(model, "branches", {})
+  return tuple(n for n, m in METHODS.items() if m.needs is None or m.needs in branches)
 
 
 def check_methods(names, flag: str = "--method") -> tuple[str, ...]:

@@ -19,7 +19,7 @@ import numpy as np
 from bugnist_jax.data import bugnist, imagefolder, splits, synthetic2d, synthetic3d
 from bugnist_jax.data.classes import CLASS_CODES
 from bugnist_jax.data.pipeline import MaskFromThreshold, RemovePacking
-from bugnist_jax.data.sources import ShuffledLabels, SubsetSource
+from bugnist_jax.data.sources import PartlyAnnotated, ShuffledLabels, SubsetSource
 from bugnist_jax.data.transforms import Normalization
 from bugnist_jax.errors import UserError
 
@@ -157,9 +157,16 @@ def apply(transforms: list[grain.transforms.Map], record: dict) -> dict:
 
 
 def training_source(cfg, source):
-  """The training items: `source`, with its labels permuted when `cfg.shuffle_labels`."""
+  """The training items: `source`, with its labels permuted when `cfg.shuffle_labels`, and
+  only `cfg.annotated_fraction` of its items annotated (`PartlyAnnotated`) when below 1."""
   if cfg.get("shuffle_labels", False):
-    return ShuffledLabels(source, cfg.seed)
+    source = ShuffledLabels(source, cfg.seed)
+  fraction = cfg.get("annotated_fraction", 1.0)
+  if fraction < 1.0:
+    try:
+      source = PartlyAnnotated(source, fraction, cfg.seed)
+    except ValueError as e:
+      raise UserError(f"config.data.{e}") from None
   return source
 
 

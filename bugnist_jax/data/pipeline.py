@@ -34,7 +34,10 @@ class MaskFromThreshold(grain.transforms.Map):
 
   def map(self, record: dict) -> dict:
     kept = transforms.remove_packing(record["image"], self.threshold)[..., 0]
-    return {**record, "object_mask": (kept > self.threshold).astype(np.uint8)}
+    mask = (kept > self.threshold).astype(np.uint8)
+    if not record.get("annotated", 1):  # an item left unannotated stays so (PartlyAnnotated)
+      mask = np.zeros_like(mask)
+    return {**record, "object_mask": mask}
 
 
 class FlipRotate(grain.transforms.RandomMap):

@@ -10,7 +10,10 @@ A record is a dict of numpy arrays:
 - `object_mask` (optional): uint8 `[*spatial]`, 1 on the object (the bug), else 0;
 - `shortcut_mask` (optional): uint8 `[*spatial]`, 1 on a confound that can give the class
   away (the cotton packing of BugNIST), else 0;
-- `object_box` (optional, 2D): int32 `[4]` (y0, x0, y1, x1) of the object, y1/x1 exclusive.
+- `object_box` (optional, 2D): int32 `[4]` (y0, x0, y1, x1) of the object, y1/x1 exclusive;
+- `annotated` (optional): uint8 scalar, 1 if the item's `object_mask` / `object_box` are real
+  annotations, 0 if they are zero placeholders (the saliency losses skip those items). A
+  source that sets it sets it on every item, so its records batch together.
 """
 
 from collections.abc import Sequence
@@ -18,6 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 
 MASK_KEYS = ("object_mask", "shortcut_mask")  # spatial masks that move with the image
+ANNOTATION_KEYS = ("object_mask", "object_box")  # what a saliency loss learns from
 
 
 class IndexedSource:
@@ -81,3 +85,32 @@ class ShuffledLabels(IndexedSource):
 
   def labels(self) -> np.ndarray:
     return self._labels
+
+
+class PartlyAnnotated(IndexedSource):
+  """A source whose items keep their annotations (`ANNOTATION_KEYS`) with probability
+  `fraction` (a seeded draw per item, fixed for the run); the others get zero placeholders and
+  `annotated` 0, so annotated and unannotated items mix in one batch."""
+
+  def __init__(self, source, fraction: float, seed: int):
+    if not 0.0 <= fraction <= 1.0:
+      raise ValueError(f"annotated_fraction: {fraction}, expected a number in [0, 1]")
+    self.source, self.fraction = source, float(fraction)
+    self.num_examples = len(source)
+    self.keep = np.random.default_rng(seed).random(len(source)) < fraction
+
+  def record(self, i: int) -> dict:
+    record = dict(self.source[i])
+    keep = bool(self.keep[i]) and bool(record.get("annotated", 1))
+    if not keep:
+      for key in ANNOTATION_KEYS:
+        if key in record:
+          record[key] = np.zeros_like(record[key])
+    record["annotated"] = np.uint8(keep)
+    return record
+
+  def __repr__(self) -> str:
+    return f"PartlyAnnotated({self.source!r}, {self.fraction})"
+
+  def labels(self) -> np.ndarray:
+    return np.asarray(self.source.labels())

@@ -18,6 +18,7 @@ from bugnist_jax.errors import UserError
 from bugnist_jax.models.cnn2d import CaltechCNN
 from bugnist_jax.models.cnn3d import BugCNN3D
 from bugnist_jax.models.contract import ContractError, Stage, check_model
+from bugnist_jax.models.saliency_branch import add_saliency_branch
 from bugnist_jax.models.staged import StagedModel
 from bugnist_jax.models.vgg import VGG19
 
@@ -114,18 +115,34 @@ def build_model(config, image_shape, num_classes: int, rngs: nnx.Rngs | None = N
       f"config.model.{unknown[0]}: not a field of model {name!r}; valid: "
       f"{', '.join(sorted(MODELS[name].defaults()))}"
     )
+  rngs = rngs or nnx.Rngs(config.seed)
   try:
-    return get_model(
+    model = get_model(
       name,
       input_shape=tuple(image_shape[:-1]),
       in_channels=image_shape[-1],
       num_classes=num_classes,
       dtype=DTYPES[dtype],
-      rngs=rngs or nnx.Rngs(config.seed),
+      rngs=rngs,
       **fields,
     )
   except (TypeError, ValueError) as e:
     raise UserError(f"config.model: {e}") from None
+  branch = config.get("saliency_branch")  # runs saved before the branch existed lack it
+  if branch is None or not branch.decoder:
+    return model
+  try:
+    return add_saliency_branch(
+      model,
+      decoder=branch.decoder,
+      sources=tuple(branch.sources),
+      width=branch.width,
+      conv_impl=fields.get("conv_impl", "auto"),
+      dtype=DTYPES[dtype],
+      rngs=rngs,
+    )
+  except ValueError as e:
+    raise UserError(f"config.saliency_branch.{e}") from None
 
 
 __all__ = [
@@ -140,6 +157,7 @@ __all__ = [
   "Stage",
   "StagedModel",
   "VGG19",
+  "add_saliency_branch",
   "check_model",
   "get_model",
   "model_spec",

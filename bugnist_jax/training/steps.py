@@ -19,6 +19,9 @@ from bugnist_jax.models.adapters import eval_view
 # Loss terms beyond cross-entropy (`training.losses.EXTRA_LOSSES`):
 # fn(model, inputs [B, *spatial, C] float, batch, outputs {stage: array}) -> scalar.
 ExtraLoss = Callable[[nnx.Module, jax.Array, dict, dict], jax.Array]
+# Saliency-branch terms (`training.saliency_losses.get_saliency_loss`): the same arguments ->
+# {term: weighted scalar}, each added to the loss and logged as `saliency_<term>`.
+SaliencyLoss = Callable[[nnx.Module, jax.Array, dict, dict], dict[str, jax.Array]]
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array, weights: jax.Array | None = None):
@@ -34,12 +37,13 @@ def make_train_step(
   normalize: Normalization,
   extra_loss: ExtraLoss | None = None,
   extra_weight: float = 0.0,
+  saliency_loss: SaliencyLoss | None = None,
 ):
   """Returns train_step(state, batch) -> (state, metrics), compiled, donating state.
 
   `graphdef`/`state` come from `nnx.split((model, optimizer))`. batch: image uint8
-  [B, *spatial, C], label int [B] (+ whatever extra_loss reads). It also runs inside another
-  jit (the device-resident epoch's scan).
+  [B, *spatial, C], label int [B] (+ whatever extra_loss and saliency_loss read). It also
+  runs inside another jit (the device-resident epoch's scan).
   """
 
   def train_step(state, batch):
@@ -55,9 +59,11 @@ def make_train_step(
       if extra_loss is not None:
         extra = extra_loss(model, inputs, batch, outputs)
         total = ce + extra_weight * extra
-      return total, (logits, ce, extra)
+      terms = {} if saliency_loss is None else saliency_loss(model, inputs, batch, outputs)
+      total = total + sum(terms.values(), jnp.zeros(()))
+      return total, (logits, ce, extra, terms)
 
-    (loss, (logits, ce, extra)), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
+    (loss, (logits, ce, extra, terms)), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
     optimizer.update(model, grads)
     metrics = {
       "loss": loss,
@@ -67,6 +73,7 @@ def make_train_step(
     }
     if extra_loss is not None:
       metrics["extra_loss"] = extra
+    metrics |= {f"saliency_{name}": value for name, value in terms.items()}
     return nnx.state((model, optimizer)), metrics
 
   return compile.jit(train_step, donate_argnums=0)

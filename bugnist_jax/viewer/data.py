@@ -20,7 +20,7 @@ import numpy as np
 import tifffile
 
 from bugnist_jax import compile
-from bugnist_jax.attribution import METHODS, Explainer, Options, display_map
+from bugnist_jax.attribution import METHODS, Explainer, Options, display_map, methods_for
 from bugnist_jax.errors import UserError
 from bugnist_jax.log import say
 from bugnist_jax.models.contract import SPATIAL
@@ -76,9 +76,11 @@ def thumbnail(image: np.ndarray) -> np.ndarray:
   return np.ascontiguousarray(view[::step, ::step])
 
 
-def method_table() -> list[dict]:
-  """The explain method table as the page lists it: name, sign policy, CAM or not."""
-  return [{"name": n, "sign": m.sign, "cam": m.cam} for n, m in METHODS.items()]
+def method_table(model=None) -> list[dict]:
+  """The explain method table as the page lists it: name, sign policy, CAM or not; only the
+  methods that apply to `model` when it is given (`learned` needs a saliency branch)."""
+  names = METHODS if model is None else methods_for(model)
+  return [{"name": n, "sign": METHODS[n].sign, "cam": METHODS[n].cam} for n in names]
 
 
 def static_key(kind: str, values) -> str:
@@ -137,7 +139,7 @@ class ViewerData:
       "page_size": PAGE_SIZE,
       "stages": self.panels.describe(),
       "cam_layer": self.explainer.bound.layer,
-      "methods": method_table(),
+      "methods": method_table(model),
       "targets": ["predicted", "true"],
       "featurevis": sorted(self.featurevis_caches),
       "static": False,
