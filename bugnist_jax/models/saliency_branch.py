@@ -125,7 +125,9 @@ def add_saliency_branch(
   spatial = model.spatial_layers()
   bad = [s for s in sources if s not in spatial]
   if bad:
-    raise ValueError(f"sources: {bad[0]!r} is not a spatial trunk stage; valid: {', '.join(spatial)}")
+    raise ValueError(
+      f"sources: {bad[0]!r} is not a spatial trunk stage; valid: {', '.join(spatial)}"
+    )
   order = list(model.layer_names)
   sources = tuple(sorted(sources, key=order.index))  # fine to coarse, as the decoder expects
   shapes = _stage_shapes(model)
