@@ -30,6 +30,8 @@ def base(model: str = "bugcnn3d") -> ml_collections.ConfigDict:
   c.data.shape = (64, 32, 32)  # spatial shape every item must have (Z, Y, X) / (H, W)
   c.data.num_examples = 2400  # synthetic sources: how many to generate
   c.data.shortcut_strength = 0.5  # synthetic3d: 0 = cotton says nothing, 1 = gives class away
+  # synthetic2d: probability that a corner patch's colour tells the class (0: no patch).
+  c.data.shortcut_patch = 0.0
   c.data.seed = 0  # synthetic generation and the split
   c.data.split_fractions = (0.7, 0.15, 0.15)  # train, validation, test
   c.data.split_csv = config_dict.placeholder(str)  # use this split (item,label,split) instead
@@ -47,7 +49,9 @@ def base(model: str = "bugcnn3d") -> ml_collections.ConfigDict:
   # Model inputs from uint8: 'standardize' ((x/255 - mean) / std, fitted on training items) or
   # 'unit' (x/255 in [0, 1]).
   c.data.normalization = "standardize"
-  c.data.classes = ()  # imagefolder: class folder names to use, in label order (empty: all)
+  # imagefolder: class folder names to use, in label order (empty: all); synthetic2d: a subset
+  # of its five classes
+  c.data.classes = ()
   c.data.num_workers = 0  # grain worker processes (0: threads in the main process)
   c.data.prefetch = 4  # batches read ahead
   c.data.normalization_examples = 128  # training items used to fit mean and std

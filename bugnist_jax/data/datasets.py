@@ -60,8 +60,11 @@ def _bugnist3d(cfg) -> Source:
 
 
 def _synthetic2d(cfg) -> Source:
-  src = synthetic2d.Synthetic2DSource(cfg.num_examples, tuple(cfg.shape), cfg.seed)
-  return Source(src, [str(i) for i in range(len(src))], synthetic2d.CLASS_NAMES, (*cfg.shape, 3))
+  classes = tuple(cfg.get("classes", ())) or synthetic2d.CLASS_NAMES
+  src = synthetic2d.Synthetic2DSource(
+    cfg.num_examples, tuple(cfg.shape), cfg.seed, classes, cfg.get("shortcut_patch", 0.0)
+  )
+  return Source(src, [str(i) for i in range(len(src))], classes, (*cfg.shape, 3))
 
 
 def _imagefolder(cfg) -> Source:

@@ -18,6 +18,12 @@ object), object_box int32 [4] = (y0, x0, y1, x1) of the mask, y1/x1 exclusive. E
 seed `s` is drawn from `np.random.default_rng([s, i])`, so it is the same whatever the order of
 access.
 Drawing works in coordinates relative to the image size: 64x64 and 224x224 look alike.
+
+Options: `classes` draws a subset of the five (labels 0..k-1 in that order; the transfer
+experiments pretrain on some classes and fine-tune on others); `shortcut_patch` > 0 adds a
+DecoyMNIST-like confound: a small square in a random corner whose colour is the label's
+(`PATCH_COLORS`) with that probability and a random label's otherwise, recorded as
+`shortcut_mask` (and cut out of `object_mask` where it covers the object).
 """
 
 import numpy as np
@@ -27,6 +33,8 @@ from bugnist_jax.errors import UserError
 
 CLASS_NAMES: tuple[str, ...] = ("bonsai", "hawksbill", "menorah", "scorpion", "sunflower")
 NUM_CLASSES = len(CLASS_NAMES)
+# The shortcut patch's colour per label (saturated, unlike the objects' and distractors').
+PATCH_COLORS = ((1.0, 0.0, 0.0), (0.0, 0.9, 0.0), (0.0, 0.2, 1.0), (1.0, 0.0, 1.0), (0.0, 1.0, 1.0))
 
 
 class _Canvas:
@@ -243,18 +251,44 @@ def _distractors(cv: _Canvas, rng: np.random.Generator, n: int) -> None:
       cv.ellipse(p, rng.uniform(0.02, 0.07, 2), rng.uniform(0, np.pi), color, obj=False)
 
 
-def generate_example(seed: int, index: int, shape: tuple[int, int] = (224, 224)) -> dict:
+def _patch(cv: _Canvas, rng: np.random.Generator, label: int, strength: float) -> np.ndarray:
+  """Paints the shortcut patch in a random corner; returns its mask uint8 [H, W]."""
+  side = max(2, int(min(cv.h, cv.w)) // 8)
+  told = label if rng.random() < strength else int(rng.integers(len(PATCH_COLORS)))
+  y = 1 if rng.random() < 0.5 else cv.h - side - 1
+  x = 1 if rng.random() < 0.5 else cv.w - side - 1
+  cv.img[y : y + side, x : x + side] = PATCH_COLORS[told % len(PATCH_COLORS)]
+  mask = np.zeros((cv.h, cv.w), np.uint8)
+  mask[y : y + side, x : x + side] = 1
+  return mask
+
+
+def generate_example(
+  seed: int,
+  index: int,
+  shape: tuple[int, int] = (224, 224),
+  *,
+  kind: int | None = None,
+  label: int | None = None,
+  shortcut_patch: float = 0.0,
+) -> dict:
   """Example `index` of seed `seed`: dict(image uint8 [H, W, 3], label, object_mask,
-  object_box)."""
+  object_box, and shortcut_mask [H, W] when `shortcut_patch` > 0). `kind` is the class drawn
+  (default index % 5) and `label` the label recorded (default `kind`)."""
   rng = np.random.default_rng([seed, index])
-  label = index % NUM_CLASSES
+  kind = index % NUM_CLASSES if kind is None else int(kind)
+  label = kind if label is None else int(label)
   cv = _Canvas(shape)
   _background(cv, rng)
   scale = rng.uniform(0.6, 0.85)
   center = rng.uniform(0.38, 0.62, 2) * np.array([cv.h, cv.w]) / cv.size
   cv.set_transform(scale, rng.uniform(-np.pi / 6, np.pi / 6), center)
-  _DRAW[label](cv, rng)
+  _DRAW[kind](cv, rng)
   _distractors(cv, rng, int(rng.integers(0, 3)))  # a few strokes cross the object
+  extra = {}
+  if shortcut_patch > 0:
+    extra["shortcut_mask"] = _patch(cv, rng, label, shortcut_patch)
+    cv.mask[extra["shortcut_mask"] > 0] = 0
   img = cv.img + 0.04 * rng.standard_normal(cv.img.shape, dtype=np.float32)
   mask = (cv.mask > 0.5).astype(np.uint8)
   ys, xs = np.nonzero(mask)
@@ -268,27 +302,51 @@ def generate_example(seed: int, index: int, shape: tuple[int, int] = (224, 224))
     label=np.int32(label),
     object_mask=mask,
     object_box=box,
+    **extra,
   )
 
 
 class Synthetic2DSource(IndexedSource):
   """Grain RandomAccessDataSource of `num_examples` synthetic images of `shape` (H, W)."""
 
-  def __init__(self, num_examples: int, shape: tuple[int, int] = (224, 224), seed: int = 0):
+  def __init__(
+    self,
+    num_examples: int,
+    shape: tuple[int, int] = (224, 224),
+    seed: int = 0,
+    classes: tuple[str, ...] = CLASS_NAMES,
+    shortcut_patch: float = 0.0,
+  ):
     if num_examples < 1:
       raise UserError(f"num_examples: must be positive, got {num_examples}")
     if len(shape) != 2 or min(shape) < 16:
       raise UserError(f"shape: synthetic2d needs (H, W) >= 16, got {tuple(shape)}")
+    unknown = [c for c in classes if c not in CLASS_NAMES]
+    if unknown or not classes:
+      raise UserError(f"classes: unknown {unknown[:1]}; valid: {', '.join(CLASS_NAMES)}")
+    if not 0.0 <= shortcut_patch <= 1.0:
+      raise UserError(f"shortcut_patch: {shortcut_patch}, expected a number in [0, 1]")
     self.num_examples, self.shape, self.seed = int(num_examples), tuple(map(int, shape)), int(seed)
+    self.classes, self.shortcut_patch = tuple(classes), float(shortcut_patch)
+    self._kinds = [CLASS_NAMES.index(c) for c in self.classes]
 
   def record(self, i: int) -> dict:
-    return generate_example(self.seed, i, self.shape)
+    label = i % len(self.classes)
+    return generate_example(
+      self.seed,
+      i,
+      self.shape,
+      kind=self._kinds[label],
+      label=label,
+      shortcut_patch=self.shortcut_patch,
+    )
 
   def labels(self) -> np.ndarray:
-    """int32 [N]: index % 5, without drawing anything."""
-    return (np.arange(self.num_examples) % NUM_CLASSES).astype(np.int32)
+    """int32 [N]: index % (number of classes), without drawing anything."""
+    return (np.arange(self.num_examples) % len(self.classes)).astype(np.int32)
 
   def __repr__(self) -> str:
     return (
-      f"Synthetic2DSource(num_examples={self.num_examples}, shape={self.shape}, seed={self.seed})"
+      f"Synthetic2DSource(num_examples={self.num_examples}, shape={self.shape}, seed={self.seed}"
+      f", classes={self.classes}, shortcut_patch={self.shortcut_patch})"
     )

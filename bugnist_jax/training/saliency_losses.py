@@ -1,4 +1,4 @@
-"""Losses of the learned saliency branch (`models.saliency_branch`), by config.train.saliency_losses.
+"""Losses of the learned saliency branch (`models.saliency_branch`): config.train.saliency_losses.
 
 Each term is fn(model, inputs [B, *S, C], batch, outputs, cfg) -> scalar, where
 `outputs['saliency']` is the branch's map logit [B, *S, 1] of this step's forward pass:
