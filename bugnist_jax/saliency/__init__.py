@@ -46,6 +46,7 @@ from bugnist_jax.saliency.guided import guided_backprop, guided_relu, rewrite_re
 from bugnist_jax.saliency.localisation import (
   ShortcutScore,
   energy_pointing_game,
+  mask_iou,
   per_class_mean,
   pointing_game,
   relevance_mass_accuracy,
@@ -73,6 +74,7 @@ __all__ = [
   "ShortcutScore",
   "deletion_curve",
   "energy_pointing_game",
+  "mask_iou",
   "gaussian_filter",
   "insertion_curve",
   "per_class_mean",

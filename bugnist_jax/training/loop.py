@@ -4,6 +4,7 @@ import contextlib
 import json
 import pathlib
 import time
+from collections.abc import Callable
 
 import jax
 import numpy as np
@@ -53,11 +54,15 @@ def _save_config(config, workdir: pathlib.Path) -> None:
   path.write_text(text)
 
 
-def train_and_evaluate(config, workdir: str | pathlib.Path) -> dict:
+def train_and_evaluate(
+  config, workdir: str | pathlib.Path, init: Callable[[nnx.Module], None] | None = None
+) -> dict:
   """Trains config.model on config.data, evaluating on the validation split every epoch.
 
-  Resumes from the latest checkpoint in `workdir/checkpoints` if there is one. Returns the
-  final metrics (also in `workdir/metrics.jsonl`, one JSON object per line).
+  Resumes from the latest checkpoint in `workdir/checkpoints` if there is one. `init(model)`,
+  if given, sets parameters of the new model before training (transfer from a pretrained run;
+  a resumed run's checkpoint then replaces them). Returns the final metrics (also in
+  `workdir/metrics.jsonl`, one JSON object per line).
   """
   workdir = pathlib.Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
@@ -79,6 +84,8 @@ def train_and_evaluate(config, workdir: str | pathlib.Path) -> dict:
   checkpoint_every = max(1, int(cfg.checkpoint_every_epochs * steps_per_epoch))
 
   model = build_model(config, info.image_shape, len(info.class_names))
+  if init is not None:
+    init(model)
   optimizer = nnx.Optimizer(model, make_optimizer(cfg, steps_per_epoch), wrt=nnx.Param)
   graphdef, state = nnx.split((model, optimizer))
   del model, optimizer
