@@ -81,6 +81,8 @@ def _runners(kind, shape, size, variants, dtype, suite, tc, kw):
   if kind in ("train", "infer"):
     jax_fn = getattr(jax_cases, f"{kind}_runner")
     rs = [jax_fn(shape, size, *v, dtype=dtype, **kw) for v in variants]
+    if kind == "train" and suite.get("two_branch", True):  # the saliency branch's cost
+      rs.append(jax_fn(shape, size, *variants[0], dtype=dtype, saliency_branch=True, **kw))
     if tc is not None:
       rs.append(getattr(tc, f"{kind}_runner")(shape, size, dtype=dtype, **kw))
     return rs

@@ -17,10 +17,12 @@ from flax import nnx
 from benchmarks.measure import Runner
 from bugnist_jax import compile
 from bugnist_jax.data.transforms import Normalization
-from bugnist_jax.models import get_model
+from bugnist_jax.config_defaults import base, with_overrides
+from bugnist_jax.models import add_saliency_branch, get_model
 from bugnist_jax.models.adapters import as_function, eval_view
 from bugnist_jax.saliency import smoothgrad
 from bugnist_jax.training.device_data import make_epoch_fn
+from bugnist_jax.training.saliency_losses import get_saliency_loss
 from bugnist_jax.training.steps import make_eval_step, make_train_step
 
 NORMALIZE = Normalization(mean=0.1, std=0.2)
@@ -89,15 +91,26 @@ def train_runner(
   *,
   dtype: str = "float32",
   model_kw: dict,
+  saliency_branch: bool = False,
 ) -> Runner:
-  """One Adam train step per call (make_train_step, state donated), uint8 batch on device."""
+  """One Adam train step per call (make_train_step, state donated), uint8 batch on device.
+
+  `saliency_branch`: the two-branch network (a 'unet' saliency branch trained with the 'mask'
+  loss against a random object mask), to compare with the plain step."""
 
   def build():
     model = _model(shape, model_kw, conv_impl, pool_impl, dtype)
+    loss = None
+    if saliency_branch:
+      add_saliency_branch(model, conv_impl=conv_impl, dtype=jnp.dtype(dtype), rngs=nnx.Rngs(1))
+      loss = get_saliency_loss(with_overrides(base(), **{"train.saliency_losses": ("mask",)}).train)
     graphdef, state = nnx.split((model, nnx.Optimizer(model, optax.adam(1e-3), wrt=nnx.Param)))
     images, labels = _data(shape, batch)
     data = {"image": jnp.asarray(images), "label": jnp.asarray(labels)}
-    compiled, seconds, info = _compile_info(make_train_step(graphdef, NORMALIZE), state, data)
+    if saliency_branch:
+      data["object_mask"] = jnp.asarray(images[..., 0] > 200, jnp.uint8)
+    step = make_train_step(graphdef, NORMALIZE, saliency_loss=loss)
+    compiled, seconds, info = _compile_info(step, state, data)
     holder = {"state": state}
 
     def call():
@@ -106,8 +119,9 @@ def train_runner(
 
     return call, seconds, info
 
-  info = dict(kind="train", framework="jax", variant=f"{conv_impl}/{pool_impl}", dtype=dtype)
-  return _runner(f"jax {conv_impl}/{pool_impl} {dtype}", build, batch, info | _shape(shape, batch))
+  variant = f"{conv_impl}/{pool_impl}" + (" two-branch" if saliency_branch else "")
+  info = dict(kind="train", framework="jax", variant=variant, dtype=dtype)
+  return _runner(f"jax {variant} {dtype}", build, batch, info | _shape(shape, batch))
 
 
 def infer_runner(
