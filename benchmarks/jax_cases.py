@@ -16,8 +16,8 @@ from flax import nnx
 
 from benchmarks.measure import Runner
 from bugnist_jax import compile
-from bugnist_jax.data.transforms import Normalization
 from bugnist_jax.config_defaults import base, with_overrides
+from bugnist_jax.data.transforms import Normalization
 from bugnist_jax.models import add_saliency_branch, get_model
 from bugnist_jax.models.adapters import as_function, eval_view
 from bugnist_jax.saliency import smoothgrad
