@@ -42,6 +42,11 @@ def base(model: str = "bugcnn3d") -> ml_collections.ConfigDict:
   # Training items that keep their masks/boxes (seeded per item); the others are unannotated
   # and train the classifier only (the saliency losses are masked per item).
   c.data.annotated_fraction = 1.0
+  # imagefolder: optional boxes (CSV item,y0,x0,y1,x1) and masks (a folder mirroring the
+  # images, .png); items without one are unannotated (bugnist_jax/data/annotations.py).
+  c.data.annotations = ml_collections.ConfigDict()
+  c.data.annotations.boxes_csv = config_dict.placeholder(str)
+  c.data.annotations.mask_root = config_dict.placeholder(str)
   c.data.shuffle_labels = False  # training labels permuted (data randomisation sanity check)
   # 'flip_rotate' (random flips, 90-degree rotations about the tube axis), 'hflip' (left-right
   # flips, for natural images) or 'none'.

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import grain
 import numpy as np
 
-from bugnist_jax.data import bugnist, imagefolder, splits, synthetic2d, synthetic3d
+from bugnist_jax.data import annotations, bugnist, imagefolder, splits, synthetic2d, synthetic3d
 from bugnist_jax.data.classes import CLASS_CODES
 from bugnist_jax.data.pipeline import MaskFromThreshold, RemovePacking
 from bugnist_jax.data.sources import PartlyAnnotated, ShuffledLabels, SubsetSource
@@ -72,7 +72,9 @@ def _imagefolder(cfg) -> Source:
     raise UserError("config.data.root: set it to your 101_ObjectCategories folder")
   items, classes = imagefolder.scan_imagefolder(cfg.root, tuple(cfg.classes))
   src = imagefolder.ImageFolderSource(cfg.root, items, tuple(cfg.shape))
-  return Source(src, [path for path, _ in items], classes, (*cfg.shape, 3))
+  paths = [path for path, _ in items]
+  src = annotations.annotate(src, paths, cfg.get("annotations"))
+  return Source(src, paths, classes, (*cfg.shape, 3))
 
 
 # Data sources by `config.data.source`; each builds a Source from the data config.
