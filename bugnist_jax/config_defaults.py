@@ -42,8 +42,9 @@ def base(model: str = "bugcnn3d") -> ml_collections.ConfigDict:
   # Training items that keep their masks/boxes (seeded per item); the others are unannotated
   # and train the classifier only (the saliency losses are masked per item).
   c.data.annotated_fraction = 1.0
-  # imagefolder: optional boxes (CSV item,y0,x0,y1,x1) and masks (a folder mirroring the
-  # images, .png); items without one are unannotated (bugnist_jax/data/annotations.py).
+  # imagefolder / bugnist3d: optional boxes (CSV item,y0,x0,y1,x1; 2D) and masks (a folder
+  # mirroring the images: .png, or .tif for volumes); items without one are unannotated
+  # (bugnist_jax/data/annotations.py).
   c.data.annotations = ml_collections.ConfigDict()
   c.data.annotations.boxes_csv = config_dict.placeholder(str)
   c.data.annotations.mask_root = config_dict.placeholder(str)

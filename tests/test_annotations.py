@@ -3,6 +3,7 @@ to the configured shape, and one-line errors for bad CSV rows and mis-shaped mas
 
 import numpy as np
 import pytest
+import tifffile
 from PIL import Image
 
 from bugnist_jax import config_defaults
@@ -71,3 +72,28 @@ def test_a_mask_of_another_size_or_a_missing_folder_is_one_line(tmp_path):
     datasets.build(_config(base, mask_root=tmp_path / "masks"), tmp_path)
   with pytest.raises(UserError, match="mask folder not found"):
     datasets.build(_config(base, mask_root=tmp_path / "nowhere"), tmp_path)
+
+
+def test_bugnist_volumes_take_a_mask_folder(tmp_path):
+  root, masks = tmp_path / "bugnist" / "train", tmp_path / "masks" / "train"
+  for code in ("AC", "BC"):
+    (root / code).mkdir(parents=True)
+    (masks / code).mkdir(parents=True)
+    for i in range(4):
+      tifffile.imwrite(root / code / f"v{i}.tif", np.full((8, 4, 4), 100 + i, np.uint8))
+  mask = np.zeros((8, 4, 4), np.uint8)
+  mask[2:4] = 1
+  tifffile.imwrite(masks / "AC" / "v1.tif", mask)
+  c = config_defaults.base()
+  c.data.source, c.data.root, c.data.shape = "bugnist3d", str(tmp_path / "bugnist"), (8, 4, 4)
+  c.data.annotations.mask_root = str(tmp_path / "masks")
+  c.data.split_fractions = (0.5, 0.25, 0.25)
+  data = datasets.build(c.data, tmp_path)
+  full = next(iter(data.splits.values())).source
+  records = {item: full[i] for i, item in enumerate(data.items)}
+  annotated = [item for item, r in records.items() if r["annotated"]]
+  assert len(annotated) == 1 and annotated[0].endswith("AC/v1.tif")
+  np.testing.assert_array_equal(records[annotated[0]]["object_mask"], mask)
+  tifffile.imwrite(masks / "BC" / "v0.tif", np.zeros((4, 4, 4), np.uint8))
+  with pytest.raises(UserError, match=r"v0.tif: mask is \(4, 4, 4\) but its volume is"):
+    datasets.build(c.data, tmp_path / "again")

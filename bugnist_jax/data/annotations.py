@@ -1,11 +1,12 @@
-"""Optional location annotations for image folders (`config.data.annotations`).
+"""Optional location annotations for image folders and BugNIST volumes (`config.data.annotations`).
 
 - `boxes_csv`: a CSV with a header `item,y0,x0,y1,x1`: `item` is the image's path as in
   `split.csv` (relative to the class root, e.g. `bonsai/image_0001.jpg`), the box in the
   original image's pixels, y1/x1 exclusive; at most one box per item.
 - `mask_root`: a folder mirroring the class folders, one mask per annotated image with the
   same relative path and a `.png` suffix (e.g. `MASKS/bonsai/image_0001.png`), the image's
-  size, nonzero on the object.
+  size, nonzero on the object. For BugNIST volumes (`bugnist3d`): a `.tif` of the volume's
+  shape (Z, Y, X) per annotated volume (boxes: the saliency loss takes a mask's bounding box).
 
 Images without a box or mask are unannotated: their records carry zero placeholders and
 `annotated` 0, so they train the classifier only. Everything is checked when the data are
@@ -17,6 +18,7 @@ import csv
 from pathlib import Path
 
 import numpy as np
+import tifffile
 from PIL import Image
 
 from bugnist_jax.data.sources import IndexedSource
@@ -60,20 +62,30 @@ def read_boxes(path, items: list[str], image_root: Path) -> dict[str, np.ndarray
   return boxes
 
 
-def find_masks(mask_root, items: list[str], image_root: Path) -> dict[str, str]:
-  """{item: mask path} of the items that have a mask under `mask_root`, sizes checked."""
+def _volume_shape(path: Path) -> tuple[int, ...]:
+  try:
+    with tifffile.TiffFile(path) as tf:
+      return tuple(s for s in tf.series[0].shape if s != 1)
+  except Exception as e:  # tifffile raises many types for unparseable files
+    raise UserError(f"{path}: not a readable TIFF ({type(e).__name__}: {e})") from None
+
+
+def find_masks(mask_root, items: list[str], image_root: Path, shape=None) -> dict[str, str]:
+  """{item: mask path} of the items that have a mask under `mask_root`, sizes checked: a
+  `.png` of its image's size, or with `shape` (volumes) a `.tif` of that shape."""
   root = Path(mask_root)
   if not root.is_dir():
     raise UserError(f"{root}: mask folder not found (config.data.annotations.mask_root)")
   found = {}
   for item in items:
-    mask = (root / item).with_suffix(".png")
-    if mask.is_file():
-      if _size(mask) != _size(image_root / item):
-        raise UserError(
-          f"{mask}: mask is {_size(mask)} but its image is {_size(image_root / item)} (H, W)"
-        )
-      found[item] = str(mask)
+    mask = (root / item).with_suffix(".tif" if shape else ".png")
+    if not mask.is_file():
+      continue
+    got = _volume_shape(mask) if shape else _size(mask)
+    want = tuple(shape) if shape else _size(image_root / item)
+    if got != want:
+      raise UserError(f"{mask}: mask is {got} but its {'volume' if shape else 'image'} is {want}")
+    found[item] = str(mask)
   return found
 
 
@@ -85,15 +97,22 @@ class AnnotatedImages(IndexedSource):
     self.source, self.items = source, list(items)
     self.num_examples = len(source)
     self.shape = tuple(source.shape)
+    self.volumes = len(self.shape) == 3
     root = Path(source.root)
+    if boxes_csv and self.volumes:
+      raise UserError(
+        "config.data.annotations.boxes_csv: volumes take masks (mask_root) only; the box "
+        "loss uses each mask's bounding box"
+      )
     self.boxes = read_boxes(boxes_csv, self.items, root) if boxes_csv else None
-    self.masks = find_masks(mask_root, self.items, root) if mask_root else None
+    shape = self.shape if self.volumes else None
+    self.masks = find_masks(mask_root, self.items, root, shape) if mask_root else None
     self.sizes = {}  # item -> original (H, W), for scaling boxes; read lazily
     self.root = root
 
   def record(self, i: int) -> dict:
     record, item = dict(self.source[i]), self.items[i]
-    h, w = self.shape
+    h, w = self.shape[-2:]
     annotated = True
     if self.boxes is not None:
       box = self.boxes.get(item)
@@ -108,7 +127,10 @@ class AnnotatedImages(IndexedSource):
       path = self.masks.get(item)
       annotated &= path is not None
       if path is None:
-        record["object_mask"] = np.zeros((h, w), np.uint8)
+        record["object_mask"] = np.zeros(self.shape, np.uint8)
+      elif self.volumes:
+        mask = tifffile.imread(path).reshape(self.shape)
+        record["object_mask"] = (mask > 0).astype(np.uint8)
       else:
         with Image.open(path) as im:
           im = im.convert("L").resize((w, h), Image.Resampling.NEAREST)

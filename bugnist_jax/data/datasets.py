@@ -56,7 +56,9 @@ def _bugnist3d(cfg) -> Source:
     raise UserError("config.data.root: set it to your BugNIST_DATA folder")
   items = bugnist.scan_bugnist(cfg.root, tuple(cfg.shape))
   src = bugnist.BugNISTSource(cfg.root, items, tuple(cfg.shape))
-  return Source(src, [path for path, _ in items], CLASS_CODES, (*cfg.shape, 1))
+  paths = [path for path, _ in items]
+  src = annotations.annotate(src, paths, cfg.get("annotations"))
+  return Source(src, paths, CLASS_CODES, (*cfg.shape, 1))
 
 
 def _synthetic2d(cfg) -> Source:
