@@ -192,3 +192,18 @@ def test_saliency_loss_config_errors_name_the_field():
   with pytest.raises(UserError, match="config.saliency_branch.decoder"):
     _losses(["mask"])(None, None, {"object_mask": jnp.zeros((2, 4, 4))}, {})
   assert METHODS["learned"].cam and METHODS["learned"].needs == BRANCH
+
+
+def test_gain_pushes_the_masked_score_through_the_branch():
+  config = _config("cnn2d", **{"saliency_branch.decoder": "attention"})
+  model = build_model(config, (32, 32, 3), 3)
+  x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 32, 32, 3)), jnp.float32)
+  batch = {"label": jnp.array([0, 2])}
+  gain = _losses(["gain"])
+
+  def loss(model):
+    return gain(model, x, batch, model.forward(x)[1])["gain"]
+
+  value, grads = nnx.jit(nnx.value_and_grad(loss))(model)
+  assert 0 < float(value) < 1 + sl.GAIN_AREA  # a probability plus the area term
+  assert float(jnp.abs(grads["saliency"]["head"]["kernel"][...]).sum()) > 0
