@@ -48,6 +48,9 @@ def base(model: str = "bugcnn3d") -> ml_collections.ConfigDict:
   c.data.num_workers = 0  # grain worker processes (0: threads in the main process)
   c.data.prefetch = 4  # batches read ahead
   c.data.normalization_examples = 128  # training items used to fit mean and std
+  # Sources read from disk: train on the good files when some are bad (the list of those left
+  # out goes to the workdir's skipped_files.txt) instead of stopping with the list.
+  c.data.skip_bad_files = False
 
   c.model = model_config(model)  # fields: see the model class's docstring
 
@@ -68,6 +71,12 @@ def base(model: str = "bugcnn3d") -> ml_collections.ConfigDict:
   c.train.extra_loss = ""  # '' or a key of bugnist_jax.training.losses.EXTRA_LOSSES
   c.train.extra_loss_weight = 0.0
   c.train.freeze = ()  # stage-name prefixes whose parameters stay fixed, e.g. ('conv', 'pool')
+  # Stop (keeping the last good checkpoint) when the logged loss exceeds this many times its
+  # first logged value, or is not finite.
+  c.train.divergence_factor = 100.0
+  # Validation items whose input-gradient maps go to TensorBoard at every evaluation (0: none;
+  # the confusion matrix is always there).
+  c.train.tensorboard_images = 2
 
   c.eval = ml_collections.ConfigDict()
   c.eval.batch_size = 32

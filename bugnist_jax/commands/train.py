@@ -16,14 +16,17 @@ def define_flags() -> None:
     "distributed", False, "Multi-host: call jax.distributed.initialize() first (see README)."
   )
   flags.DEFINE_string("coordinator_address", None, "Multi-host: host:port of process 0.")
-  flags.DEFINE_integer("num_processes", None, "Multi-host: number of processes.")
-  flags.DEFINE_integer("process_id", None, "Multi-host: this process's index.")
+  flags.DEFINE_integer("num_processes", None, "Multi-host: number of processes.", lower_bound=1)
+  flags.DEFINE_integer("process_id", None, "Multi-host: this process's index.", lower_bound=0)
 
 
 def main(f) -> None:
   if f.distributed:
     import jax
 
+    # CPU devices of several processes need a collectives library (GPUs and TPUs bring their
+    # own); set before the first computation, it changes nothing for them.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
     # Unset flags are found from the cluster (TPU pods, SLURM, Open MPI).
     jax.distributed.initialize(f.coordinator_address, f.num_processes, f.process_id)
   from bugnist_jax.training.loop import train_and_evaluate

@@ -16,12 +16,13 @@ from collections.abc import Callable
 import grain
 import numpy as np
 
-from bugnist_jax.data import bugnist, imagefolder, splits, synthetic2d, synthetic3d
+from bugnist_jax.data import badfiles, bugnist, imagefolder, splits, synthetic2d, synthetic3d
 from bugnist_jax.data.classes import CLASS_CODES
 from bugnist_jax.data.pipeline import MaskFromThreshold, RemovePacking
 from bugnist_jax.data.sources import ShuffledLabels, SubsetSource
 from bugnist_jax.data.transforms import Normalization
 from bugnist_jax.errors import UserError
+from bugnist_jax.log import say
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,35 +45,37 @@ class Source:
   image_shape: tuple[int, ...]
 
 
-def _synthetic3d(cfg) -> Source:
+def _synthetic3d(cfg, skipped: list | None = None) -> Source:
   src = synthetic3d.SyntheticBugSource(
     cfg.num_examples, tuple(cfg.shape), cfg.seed, cfg.shortcut_strength
   )
   return Source(src, [str(i) for i in range(len(src))], CLASS_CODES, (*cfg.shape, 1))
 
 
-def _bugnist3d(cfg) -> Source:
+def _bugnist3d(cfg, skipped: list | None = None) -> Source:
   if not cfg.root:
     raise UserError("config.data.root: set it to your BugNIST_DATA folder")
-  items = bugnist.scan_bugnist(cfg.root, tuple(cfg.shape))
+  items = bugnist.scan_bugnist(cfg.root, tuple(cfg.shape), skipped)
   src = bugnist.BugNISTSource(cfg.root, items, tuple(cfg.shape))
   return Source(src, [path for path, _ in items], CLASS_CODES, (*cfg.shape, 1))
 
 
-def _synthetic2d(cfg) -> Source:
+def _synthetic2d(cfg, skipped: list | None = None) -> Source:
   src = synthetic2d.Synthetic2DSource(cfg.num_examples, tuple(cfg.shape), cfg.seed)
   return Source(src, [str(i) for i in range(len(src))], synthetic2d.CLASS_NAMES, (*cfg.shape, 3))
 
 
-def _imagefolder(cfg) -> Source:
+def _imagefolder(cfg, skipped: list | None = None) -> Source:
   if not cfg.root:
     raise UserError("config.data.root: set it to your 101_ObjectCategories folder")
-  items, classes = imagefolder.scan_imagefolder(cfg.root, tuple(cfg.classes))
+  items, classes = imagefolder.scan_imagefolder(cfg.root, tuple(cfg.classes), skipped)
   src = imagefolder.ImageFolderSource(cfg.root, items, tuple(cfg.shape))
   return Source(src, [path for path, _ in items], classes, (*cfg.shape, 3))
 
 
-# Data sources by `config.data.source`; each builds a Source from the data config.
+# Data sources by `config.data.source`; each builds a Source from the data config. Sources read
+# from disk scan every file first; given a `skipped` list they leave bad files out and append
+# (path, problem) to it, else they raise one `badfiles.BadFiles` naming them all.
 SOURCES: dict[str, Callable[..., Source]] = {
   "synthetic3d": _synthetic3d,
   "bugnist3d": _bugnist3d,
@@ -97,21 +100,43 @@ def _split_from_csv(path, items: list[str], labels: np.ndarray) -> dict[str, np.
   return {name: index[idx] for name, idx in csv_split.items()}
 
 
-def build(cfg, workdir: str | pathlib.Path) -> Dataset:
-  """Sources for config.data `cfg`; the split is written to `workdir/split.csv`.
-
-  The split comes from `cfg.split_csv` if set, else from an earlier run's `split.csv` in the
-  workdir (so a resumed run sees the same split), else a new seeded stratified split.
-  """
+def _source(cfg, workdir: pathlib.Path, write: bool) -> Source:
+  """The source of `cfg`. Bad files (every one a scan found) are listed in
+  `workdir/bad_files.txt` and stop the run, or with `cfg.skip_bad_files` are listed in
+  `workdir/skipped_files.txt` and left out."""
   if cfg.source not in SOURCES:
     raise UserError(f"config.data.source: unknown {cfg.source!r}; valid: {', '.join(SOURCES)}")
+  skipped = [] if cfg.get("skip_bad_files", False) else None
   try:
-    full = SOURCES[cfg.source](cfg)
+    source = SOURCES[cfg.source](cfg, skipped)
+  except badfiles.BadFiles as e:
+    path = workdir / badfiles.BAD_FILES
+    if write:
+      badfiles.write_list(path, e.problems)
+    raise UserError(e.message(listed_in=path)) from None
   except UserError as e:  # a source names its argument; the user knows it as a config field
     field = str(e).split(":", 1)[0]
     if field in cfg:
       raise UserError(f"config.data.{e}") from None
     raise
+  if skipped:
+    path = workdir / badfiles.SKIPPED_FILES
+    if write:
+      badfiles.write_list(path, skipped)
+    say(f"config.data.skip_bad_files: left out {len(skipped)} bad files (listed in {path})")
+  return source
+
+
+def build(cfg, workdir: str | pathlib.Path, write: bool = True) -> Dataset:
+  """Sources for config.data `cfg`; the split is written to `workdir/split.csv`.
+
+  The split comes from `cfg.split_csv` if set, else from an earlier run's `split.csv` in the
+  workdir (so a resumed run sees the same split), else a new seeded stratified split.
+  `write=False` (processes other than 0 of a multi-host run) writes no file: every process
+  computes the same split, and a file another process writes appears whole (`os.replace`).
+  """
+  workdir = pathlib.Path(workdir)
+  full = _source(cfg, workdir, write)
   labels = np.asarray(full.source.labels())
   saved = pathlib.Path(workdir) / "split.csv"
   if cfg.split_csv:
@@ -120,7 +145,7 @@ def build(cfg, workdir: str | pathlib.Path) -> Dataset:
     split = _split_from_csv(saved, full.items, labels)
   else:
     split = splits.stratified_split(labels, tuple(cfg.split_fractions), cfg.seed)
-  if not saved.exists() or cfg.split_csv:
+  if write and (not saved.exists() or cfg.split_csv):
     splits.write_split_csv(saved, full.items, labels, split)
   for name in ("train", "validation", "test"):
     if len(split.get(name, ())) == 0:
@@ -172,7 +197,7 @@ class DataInfo:
   normalization: Normalization
 
   def save(self, workdir: pathlib.Path) -> None:
-    (workdir / "data.json").write_text(json.dumps(dataclasses.asdict(self), indent=2))
+    splits.write_atomically(workdir / "data.json", json.dumps(dataclasses.asdict(self), indent=2))
 
   @classmethod
   def load(cls, workdir: pathlib.Path) -> "DataInfo":
@@ -187,8 +212,9 @@ class DataInfo:
       raise UserError(f"{path}: not a data.json written by a training run ({e})") from None
 
 
-def data_info(cfg, dataset: Dataset, workdir: pathlib.Path) -> DataInfo:
-  """The run's DataInfo: read back when resuming, else fitted on training items and saved."""
+def data_info(cfg, dataset: Dataset, workdir: pathlib.Path, write: bool = True) -> DataInfo:
+  """The run's DataInfo: read back when resuming, else fitted on training items and saved
+  (unless `write` is False: every process fits the same one)."""
   if (workdir / "data.json").exists():
     return DataInfo.load(workdir)
   train, seen = dataset.splits["train"], record_transforms(cfg)
@@ -199,5 +225,6 @@ def data_info(cfg, dataset: Dataset, workdir: pathlib.Path) -> DataInfo:
     dataset.image_shape,
     Normalization.fit(images, cfg.get("normalization", "standardize")),
   )
-  info.save(workdir)
+  if write:
+    info.save(workdir)
   return info

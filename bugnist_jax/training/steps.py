@@ -12,9 +12,9 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from bugnist_jax import compile
+from bugnist_jax import compile, saliency
 from bugnist_jax.data.transforms import Normalization
-from bugnist_jax.models.adapters import eval_view
+from bugnist_jax.models.adapters import as_function, eval_view
 
 # Loss terms beyond cross-entropy (`training.losses.EXTRA_LOSSES`):
 # fn(model, inputs [B, *spatial, C] float, batch, outputs {stage: array}) -> scalar.
@@ -92,3 +92,15 @@ def make_eval_step(graphdef: nnx.GraphDef, normalize: Normalization):
     }
 
   return compile.jit(eval_step)
+
+
+def make_gradient_step(graphdef: nnx.GraphDef, normalize: Normalization):
+  """Returns gradient_step(state, images uint8 [B, *spatial, C], targets int [B]) -> the
+  gradient of each target logit w.r.t. the model inputs [B, *spatial, C], in inference mode
+  (the saliency figures of each evaluation in TensorBoard)."""
+
+  def gradient_step(state, images, targets):
+    f = as_function(nnx.merge(graphdef, state)[0])
+    return saliency.vanilla_gradient(f, normalize(images), targets)
+
+  return compile.jit(gradient_step)

@@ -1,0 +1,202 @@
+"""Config fields and flags are checked in one place before any work: one line naming the field,
+exit 2. Every field of every config file has a rule; random values never get past the check
+with anything but a UserError."""
+
+import math
+import subprocess
+import sys
+
+import ml_collections
+import pytest
+from conftest import ROOT
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bugnist_jax import config_defaults
+from bugnist_jax.errors import UserError
+from bugnist_jax.models import MODELS
+from bugnist_jax.training.loop import DivergenceGuard
+from bugnist_jax.validation import RULES, check_config, leaves
+
+# Every config file with each of its variants.
+CONFIG_FILES = {
+  "synthetic3d": ("", "smoke"),
+  "bugnist3d": ("",),
+  "caltech2d": ("arch1", "arch2", "arch3", "arch1,smoke"),
+  "vgg19_transfer": ("", "smoke"),
+  "shortcut_study": ("", "smoke"),
+}
+
+
+def _configs():
+  import importlib
+
+  for name, variants in CONFIG_FILES.items():
+    module = importlib.import_module(name)
+    for variant in variants:
+      yield f"{name}:{variant}", module.get_config(variant or None)
+  for model in MODELS:
+    yield f"base(model={model})", config_defaults.base(model=model)
+
+
+def _run(*args):
+  return subprocess.run(
+    [sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=600
+  )
+
+
+def _one_line(out, *fragments) -> str:
+  assert out.returncode == 2, out.stderr[-2000:]
+  assert "Traceback" not in out.stderr, out.stderr[-2000:]
+  lines = out.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith("error: "), out.stderr[-2000:]
+  for f in fragments:
+    assert f in lines[0], lines[0]
+  return lines[0]
+
+
+def test_every_field_of_every_config_has_a_rule_and_the_files_pass():
+  for name, config in _configs():
+    missing = sorted(set(leaves(config)) - set(RULES))
+    assert not missing, f"{name}: no rule in bugnist_jax/validation.py for {missing}"
+    check_config(config)
+
+
+def _with(config: ml_collections.ConfigDict, field: str, value) -> ml_collections.ConfigDict:
+  """`config` with `field` set to `value`, of any type (a ConfigDict refuses a new type)."""
+  d = config.to_dict()
+  *parents, leaf = field.split(".")
+  node = d
+  for p in parents:
+    node = node[p]
+  node[leaf] = value
+  return ml_collections.ConfigDict(d)
+
+
+@pytest.mark.parametrize(
+  "field, value, message",
+  [
+    ("train.batch_size", 0, "config.train.batch_size: 0 must be >= 1"),
+    ("train.batch_size", 2.5, "config.train.batch_size: 2.5 is not int"),
+    ("train.learning_rate", -1.0, "config.train.learning_rate: -1.0 must be > 0"),
+    ("train.learning_rate", math.nan, "config.train.learning_rate: nan is not a finite number"),
+    ("train.num_epochs", 0, "config.train.num_epochs: 0 must be >= 1"),
+    ("train.momentum", 1.0, "config.train.momentum: 1.0 must be < 1"),
+    ("train.grad_clip", -1.0, "config.train.grad_clip: -1.0 must be >= 0"),
+    ("train.divergence_factor", 1.0, "config.train.divergence_factor: 1.0 must be > 1"),
+    ("train.optimizer", "adagrad", "config.train.optimizer: 'adagrad' is not one of adam"),
+    ("eval.batch_size", -4, "config.eval.batch_size: -4 must be >= 1"),
+    ("data.shape", (32, 16), "config.data.shape: (32, 16) must be (Z, Y, X)"),
+    ("data.shape", (32, 0, 16), "config.data.shape: 0 must be >= 1"),
+    ("data.split_fractions", (0.5, 0.5, 0.5), "config.data.split_fractions: (0.5, 0.5, 0.5)"),
+    ("data.split_fractions", (1.0, 0.0, 0.0), "config.data.split_fractions: (1.0, 0.0, 0.0) must"),
+    ("data.split_fractions", (0.7, 0.3), "config.data.split_fractions: (0.7, 0.3) must have 3"),
+    ("data.shortcut_strength", 1.5, "config.data.shortcut_strength: 1.5 must be <= 1"),
+    ("data.packing_threshold", 300, "config.data.packing_threshold: 300 must be <= 255"),
+    ("data.num_examples", 0, "config.data.num_examples: 0 must be >= 1"),
+    ("data.normalization", "zscore", "config.data.normalization: 'zscore' is not one of"),
+    ("model.dropout", 1.0, "config.model.dropout: 1.0 must be < 1"),
+    ("model.channels", (4, -8, 8, 8), "config.model.channels: -8 must be >= 1"),
+    ("seed", -1, "config.seed: -1 must be >= 0"),
+  ],
+)
+def test_bad_values_are_one_line_naming_the_field(field, value, message):
+  from conftest import smoke_config
+
+  with pytest.raises(UserError) as e:
+    check_config(_with(smoke_config(), field, value))
+  assert str(e.value).startswith(message), str(e.value)
+  assert "\n" not in str(e.value)
+
+
+def test_study_sections_and_device_count_are_checked():
+  import shortcut_study
+
+  config = shortcut_study.get_config("smoke")
+  for field, value, message in [
+    ("study.ig_steps", 0, "config.study.ig_steps: 0 must be >= 1"),
+    ("study.methods", ("smoothgrads",), "config.study.methods: 'smoothgrads' is not one of"),
+    ("sanity.num_examples", 0, "config.sanity.num_examples: 0 must be >= 1"),
+    ("study.conditions", ("raw", "cooked"), "config.study.conditions: 'cooked' is not one of"),
+  ]:
+    with pytest.raises(UserError, match=f"^{message}"):
+      check_config(_with(config, field, value))
+  with pytest.raises(UserError, match="config.train.batch_size: 8 is not divisible by the 3 dev"):
+    check_config(config, devices=3)
+
+
+_ANY = st.one_of(
+  st.none(),
+  st.booleans(),
+  st.integers(-(2**40), 2**40),
+  st.floats(allow_nan=True, allow_infinity=True),
+  st.text(max_size=8),
+  st.tuples(st.integers(-5, 300), st.integers(-5, 300)),
+  st.tuples(st.floats(-2, 2), st.floats(-2, 2), st.floats(-2, 2)),
+  st.lists(st.text(max_size=4), max_size=3).map(tuple),
+)
+
+
+def _homes() -> dict[str, ml_collections.ConfigDict]:
+  """A config that has the field, for every field of some config."""
+  homes = {}
+  for _, config in _configs():
+    for field in leaves(config):
+      homes.setdefault(field, config)
+  return homes
+
+
+HOMES = _homes()
+
+
+@settings(max_examples=300, deadline=None)
+@given(field=st.sampled_from(sorted(HOMES)), value=_ANY)
+def test_any_value_of_any_field_passes_or_is_one_user_error_naming_it(field, value):
+  try:
+    check_config(_with(HOMES[field], field, value))
+  except UserError as e:
+    message = str(e)
+    assert "\n" not in message
+    assert message.startswith("config."), message  # the field, or one it must agree with
+
+
+def test_divergence_guard_stops_on_growth_and_non_finite_losses():
+  guard = DivergenceGuard(100.0)
+  assert guard.problem(2.5) is None and guard.first == 2.5
+  assert guard.problem(200.0) is None  # 80x: still training
+  assert guard.problem(3.7e22) == "loss 3.7e+22 is more than 100x its first value 2.5"
+  assert guard.problem(math.nan) == "loss is nan"
+  assert DivergenceGuard(100.0, first=2.5).problem(math.inf) == "loss is inf"
+
+
+@pytest.mark.parametrize(
+  "override, fragment",
+  [
+    ("--config.train.batch_size=0", "config.train.batch_size: 0 must be >= 1"),  # was 1/0
+    ("--config.train.learning_rate=-1", "config.train.learning_rate: -1.0 must be > 0"),
+  ],
+)
+def test_bad_training_numbers_stop_before_any_work(tmp_path, override, fragment):
+  workdir = tmp_path / "run"
+  out = _run(
+    "bugnist_jax.train", "--config=configs/synthetic3d.py:smoke", f"--workdir={workdir}", override
+  )
+  _one_line(out, fragment)
+  assert not workdir.exists()
+
+
+@pytest.mark.parametrize(
+  "flags, fragment",
+  [
+    (("--method=smoothgrad", "--sigma=-1"), "--sigma: -1.0 must be > 0"),
+    (("--method=occlusion", "--window=4", "--stride=16"), "--stride: 16 is larger than --window"),
+    (("--method=smoothgrad", "--num_samples=0"), "--num_samples: 0 must be >= 1"),
+  ],
+)
+def test_bad_explain_flags_are_one_line_and_write_nothing(trained_run, tmp_path, flags, fragment):
+  import shutil
+
+  workdir = shutil.copytree(trained_run, tmp_path / "run")
+  shutil.rmtree(workdir / "explain", ignore_errors=True)
+  _one_line(_run("bugnist_jax.explain", f"--workdir={workdir}", *flags), fragment)
+  assert not (workdir / "explain").exists()
