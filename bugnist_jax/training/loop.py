@@ -158,8 +158,8 @@ class _Loop:
           t_last = time.perf_counter()  # evaluation time is not training throughput
         # Several processes agree at log steps (a collective per step would cost), so all stop
         # at the same step and save together.
-        poll = jax.process_count() == 1 or logged
-        if poll and step < self.total and sharding.any_process(stop.requested):
+        poll = jax.process_count() == 1 or logged  # the last step is logged
+        if poll and sharding.any_process(stop.requested):
           self._stop(step, state, stop.status)
     return final
 
