@@ -1,15 +1,26 @@
 """Every config field's type and range, checked in one place before any work starts.
 
-`RULES` maps a dotted config field to its `Rule`; `check_config(config, devices)` walks the
-ConfigDict and raises one `UserError` naming the first bad field (`config.train.batch_size: 0
-must be >= 1`). Training (`train_and_evaluate`) and the studies call it first; command-line
-flags are checked by `options.validate` with the same `options.check_value`.
+`check_config(config, devices)` walks the ConfigDict and raises one `UserError` naming the
+first bad field (`config.train.batch_size: 0 must be >= 1`). Training (`train_and_evaluate`)
+and the studies call it first; command-line flags are checked by `options.validate` with the
+same `options.check_value`. A field's rule (`rule_for`) is, in this order:
 
-Fields without a rule pass unchecked (a config file's own sections); `tests/test_validation.py`
-checks that every field of every config file has one, so a new field needs a rule here.
+- its entry in `RULES` (type, range, choices: the one place ranges are declared);
+- for `config.model.<name>`: the type its model's constructor annotates (`model_rule`), so a
+  field a new model adds is type-checked with nothing to write here;
+- else the type of its value and the range its name implies (`CONVENTIONS`: `num_*` and
+  `*_steps` are counts >= 1, `*seed` >= 0, `*learning_rate`/`*sigma` > 0, `*fraction*` in
+  [0, 1], ...), so a new study section is checked too. Numbers must be finite.
+
+`tests/test_validation.py` checks that every numeric field of every config file has a range
+(from `RULES` or its name): a new field without one fails there, naming it.
 """
 
+import collections.abc
 import dataclasses
+import functools
+import re
+import typing
 from collections.abc import Callable
 
 import ml_collections
@@ -66,26 +77,19 @@ def _registry(module: str, name: str, extra: tuple = ()) -> Callable[[], tuple]:
   return keys
 
 
-_SEED = Rule(int, min=0)  # numpy seeds are non-negative
 _METHODS = _registry("bugnist_jax.attribution.methods", "METHODS")
 _CONV_IMPLS = _registry("bugnist_jax.models.layers", "CONV_IMPLS", ("auto",))
 
 RULES: dict[str, Rule] = {
-  "seed": _SEED,
   # data
   "data.source": Rule(str, choices=_registry("bugnist_jax.data.datasets", "SOURCES")),
   "data.root": Rule(str, optional=True),
   "data.shape": _count(sequence=True),  # its length is checked against data.source
-  "data.num_examples": _count(),
   "data.shortcut_strength": _fraction(),
-  "data.seed": _SEED,
   "data.split_fractions": _fraction(sequence=True, length=3),  # and they sum to 1
   "data.split_csv": Rule(str, optional=True),
-  "data.remove_packing": Rule(bool),
   "data.packing_threshold": Rule(int, min=0, max=255),
   "data.packing_min_size": Rule(int, min=0),
-  "data.mask_from_threshold": Rule(bool),
-  "data.shuffle_labels": Rule(bool),
   "data.augment": Rule(str, choices=_registry("bugnist_jax.data.pipeline", "AUGMENTATIONS")),
   "data.normalization": Rule(
     str, choices=_registry("bugnist_jax.data.transforms", "NORMALIZATIONS")
@@ -93,14 +97,11 @@ RULES: dict[str, Rule] = {
   "data.classes": Rule(str, sequence=True),
   "data.num_workers": Rule(int, min=0),
   "data.prefetch": Rule(int, min=0),
-  "data.normalization_examples": _count(),
-  "data.skip_bad_files": Rule(bool),
-  # model (the union of the registered models' fields; each model has only its own)
+  # model: the type comes from the model's constructor (`model_rule`); ranges and choices here
   "model.name": Rule(str, choices=_registry("bugnist_jax.models", "MODELS")),
   "model.channels": _count(sequence=True),
   "model.dense": _count(),
   "model.hidden": _count(),
-  "model.batch_norm": Rule(bool),
   "model.dropout": Rule(float, min=0.0, below=1.0),
   "model.pool_impl": Rule(str, choices=_registry("bugnist_jax.models.pooling", "POOL_IMPLS")),
   "model.conv_impl": Rule(str, choices=_CONV_IMPLS),
@@ -108,26 +109,21 @@ RULES: dict[str, Rule] = {
   "model.pool_window": _count(),
   "model.pool_stride": _count(),
   "model.width": Rule(float, above=0.0),
-  "model.weights": Rule(str),
-  "model.replace_head": Rule(bool),
   # train
   "train.batch_size": _count(),  # and divisible by the device count
   "train.num_epochs": _count(),
-  "train.optimizer": Rule(str, choices=("adam", "adamw", "sgd")),
   "train.learning_rate": Rule(float, above=0.0),
+  "train.optimizer": Rule(str, choices=("adam", "adamw", "sgd")),
   "train.schedule": Rule(str, choices=("cosine", "constant")),
   "train.warmup_epochs": Rule(float, min=0.0),
-  "train.weight_decay": Rule(float, min=0.0),
   "train.momentum": Rule(float, min=0.0, below=1.0),
   "train.grad_clip": Rule(float, min=0.0),
   "train.compute_dtype": Rule(str, choices=_registry("bugnist_jax.models", "DTYPES")),
-  "train.log_every_steps": _count(),
   "train.checkpoint_every_epochs": Rule(float, above=0.0),
   "train.keep_checkpoints": _count(),
   "train.extra_loss": Rule(
     str, choices=_registry("bugnist_jax.training.losses", "EXTRA_LOSSES", ("",))
   ),
-  "train.extra_loss_weight": Rule(float, min=0.0),
   "train.freeze": Rule(str, sequence=True),
   "train.divergence_factor": Rule(float, above=1.0),
   "train.tensorboard_images": Rule(int, min=0),
@@ -136,26 +132,82 @@ RULES: dict[str, Rule] = {
   "study.conditions": Rule(
     str, sequence=True, choices=_registry("bugnist_jax.study.shortcut", "CONDITIONS")
   ),
-  "study.right_reasons_weight": Rule(float, min=0.0),
   "study.methods": Rule(str, sequence=True, choices=_METHODS),
   "study.cam_layer": Rule(str, optional=True),
-  "study.num_explain": _count(),
-  "study.num_figure": _count(),
-  "study.num_faithfulness": Rule(int, min=0),
-  "study.faithfulness_steps": _count(),
-  "study.smoothgrad_samples": _count(),
-  "study.ig_steps": _count(),
+  "study.num_faithfulness": Rule(int, min=0),  # 0: skip
   "study.batch_size": _count(),
-  "study.seed": _SEED,
   # sanity (bugnist_jax.study.sanity)
   "sanity.methods": Rule(str, sequence=True, choices=_METHODS),
   "sanity.cam_layer": Rule(str, optional=True),
-  "sanity.num_examples": _count(),
-  "sanity.random_label_epochs": Rule(int, min=0),
-  "sanity.smoothgrad_samples": _count(),
-  "sanity.ig_steps": _count(),
-  "sanity.seed": _SEED,
+  "sanity.random_label_epochs": Rule(int, min=0),  # 0: skip that test
 }
+
+# The range a field's last name implies when `RULES` has no entry for it: (pattern, range).
+# The first match wins; a field matching none is checked for its type (and finiteness) only.
+CONVENTIONS: tuple[tuple[str, dict], ...] = (
+  (r"(.*_)?seed", {"min": 0}),  # numpy seeds are non-negative
+  (r"num_.*|.*_(steps|samples|epochs|examples|size|window|stride)|window|stride", {"min": 1}),
+  (r"(.*_)?(learning_rate|lr|sigma)", {"above": 0.0}),
+  (r".*(fraction|strength|probability).*", {"min": 0.0, "max": 1.0}),
+  (r".*_(weight|decay)", {"min": 0.0}),
+)
+
+
+def _convention(field: str) -> dict:
+  name = field.rsplit(".", 1)[-1]
+  return next((bounds for pattern, bounds in CONVENTIONS if re.fullmatch(pattern, name)), {})
+
+
+def _kind_of(value) -> tuple[type, bool]:
+  """(element type, sequence) of a config value (the type of its first item for a tuple)."""
+  if isinstance(value, tuple | list):
+    first = next(iter(value), "")
+    return (float if isinstance(first, float) else type(first)), True
+  return type(value), False
+
+
+def model_rule(model: str, field: str) -> Rule | None:
+  """The rule of `config.model.<field>` for the registered model `model`: the type its
+  constructor annotates (`Sequence[int]`, `int`, ...; the default's type where it has no
+  annotation), or None if the model has no such field (or there is no such model)."""
+  from bugnist_jax import models
+
+  spec = models.MODELS.get(model)
+  if spec is None or field not in spec.defaults():
+    return None
+  hint = typing.get_type_hints(spec.cls.__init__).get(field)
+  if hint is None:
+    kind, sequence = _kind_of(spec.defaults()[field])
+  elif typing.get_origin(hint) in (tuple, list, collections.abc.Sequence):
+    kind, sequence = typing.get_args(hint)[0], True
+  else:
+    kind, sequence = typing.get_args(hint)[0] if typing.get_args(hint) else hint, False
+  return Rule(kind, sequence=sequence, optional=spec.defaults()[field] is None)
+
+
+@functools.cache
+def _base_kinds() -> dict[str, tuple[type, bool]]:
+  """{field: (element type, sequence)} of `config_defaults.base()`'s fields (model aside)."""
+  from bugnist_jax import config_defaults
+
+  fields = leaves(config_defaults.base())
+  return {f: _kind_of(v) for f, v in fields.items() if not f.startswith("model.") and v is not None}
+
+
+def rule_for(field: str, value, config: ml_collections.ConfigDict) -> Rule:
+  """The rule of `config.<field>` (see the module docstring): its type from the model's
+  constructor, else `RULES`, else `config_defaults.base()` (else its value); its range and
+  choices from `RULES`, else the range its name implies."""
+  model = config.get("model", {}).get("name") if field.startswith("model.") else None
+  typed = model_rule(model, field.split(".", 1)[1]) if isinstance(model, str) else None
+  declared = RULES.get(field)
+  if declared is not None:
+    return declared if typed is None else dataclasses.replace(declared, kind=typed.kind)
+  if typed is None:
+    kind, sequence = _base_kinds().get(field) or _kind_of(value)
+    typed = Rule(kind, sequence=sequence, optional=value is None)
+  bounds = _convention(field) if typed.kind in (int, float) else {}
+  return dataclasses.replace(typed, **bounds)
 
 
 def leaves(config: ml_collections.ConfigDict, prefix: str = "") -> dict[str, object]:
@@ -201,11 +253,22 @@ def _cross_checks(c: dict, devices: int) -> None:
       )
 
 
+def check_model_fits(config: ml_collections.ConfigDict) -> None:
+  """Builds `config.model` abstractly (no arrays) for `config.data.shape`: a shape too small
+  for its poolings, or a model field its constructor refuses, is a UserError before the data
+  is read. The channels are the source's (1 for volumes, 3 for images)."""
+  from flax import nnx
+
+  from bugnist_jax.models import build_model
+
+  channels = 1 if config.data.source in SOURCES_3D else 3
+  nnx.eval_shape(lambda: build_model(config, (*config.data.shape, channels), 2))
+
+
 def check_config(config: ml_collections.ConfigDict, devices: int = 1) -> None:
-  """Checks every field of `config` that has a rule, then the rules between fields
-  (batch sizes divisible by `devices`, fractions summing to 1, the shape's length)."""
+  """Checks every field of `config` against its rule (`rule_for`), then the rules between
+  fields (batch sizes divisible by `devices`, fractions summing to 1, the shape's length)."""
   values = leaves(config)
   for field, value in values.items():
-    if field in RULES:
-      check_field(field, value, RULES[field])
+    check_field(field, value, rule_for(field, value, config))
   _cross_checks(values, devices)

@@ -1,12 +1,13 @@
 """train_and_evaluate(config, workdir): the whole training run, resumable from checkpoints.
 
-Before any work the config is checked (`validation.check_config`). The run writes to the
-workdir `config.json`, `split.csv`, `data.json`, `metrics.jsonl`, TensorBoard event files
-(`tensorboard/`), orbax `checkpoints/` and at the end `train_summary.json`. It stops with one
-line (a `UserError`) and keeps the last good checkpoint when the loss stops being finite or
-grows past `config.train.divergence_factor` times its first value; on SIGINT or SIGTERM it
-saves a checkpoint of the current step first (`errors.Interrupted`). With several processes
-(`jax.distributed`), each reads its rows of every global batch and process 0 writes the files.
+Before any work the config is checked (`validation.check_config`, `check_model_fits`). The run
+writes to the workdir `config.json`, `split.csv`, `data.json`, `metrics.jsonl`, TensorBoard
+event files (`tensorboard/`), orbax `checkpoints/` and at the end `train_summary.json`. It
+stops with one line (a `UserError`, exit 2) and keeps the last good checkpoint when the loss
+stops being finite or grows past `config.train.divergence_factor` times its first value; on
+SIGINT or SIGTERM it saves a checkpoint of the current step first (`errors.Interrupted`). With
+several processes (`jax.distributed`), each reads its rows of every global batch and process 0
+writes the files.
 """
 
 import contextlib
@@ -175,9 +176,14 @@ class _Loop:
     means = {k: float(v) / count for k, v in jax.device_get(sums).items()}
     problem = self.guard.problem(means["loss"])
     if problem is not None:
+      kept = (
+        f"the last good checkpoint is step {self.last_good} in {self.mngr.directory}"
+        if self.last_good is not None
+        else "no checkpoint was saved before"
+      )
       raise UserError(
-        f"training diverged: {problem} by step {step}; stopped. The last good checkpoint is "
-        f"step {self.last_good} in {self.mngr.directory} (try a lower config.train.learning_rate)"
+        f"training diverged: {problem} by step {step}; stopped, {kept} (try a lower "
+        "config.train.learning_rate)"
       )
     means["examples_per_s"] = count * self.cfg.batch_size / max(seconds, 1e-9)
     means["epoch"] = step / self.steps_per_epoch
@@ -239,6 +245,7 @@ def train_and_evaluate(config, workdir: str | pathlib.Path) -> dict:
   final metrics (also in `workdir/metrics.jsonl`, one JSON object per line).
   """
   validation.check_config(config, jax.device_count())
+  validation.check_model_fits(config)
   workdir = pathlib.Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
   main = jax.process_index() == 0
