@@ -134,7 +134,7 @@ class _Loop:
       self.guard.first = meta.get("first_loss")  # checkpoints before the guard have none
       if self.main:
         self.log.truncate(after_step=step)
-      say(f"resumed from step {step} of {self.total}")
+        say(f"resumed from step {step} of {self.total}")
     state = sharding.replicate(state, self.mesh)
     board = TensorBoard(self.workdir, enabled=self.main, resumed_at=step)
     bar = Progress(self.total, "training", unit="step", initial=step, enabled=self.main)
@@ -216,7 +216,8 @@ class _Loop:
       }
       gradients = np.asarray(self.gradient_step(state, items["image"], items["label"]))
     board.evaluation_figures(step, val["confusion"], self.info.class_names, items, gradients)
-    say(f"step {step}: validation accuracy {val['accuracy']:.4f} loss {val['loss']:.4f}")
+    if self.main:
+      say(f"step {step}: validation accuracy {val['accuracy']:.4f} loss {val['loss']:.4f}")
     return final
 
   def _meta(self, step: int, final: dict) -> dict:
