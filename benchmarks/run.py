@@ -8,6 +8,7 @@ and writes results.json, results.md and scaling.png under --out.
 import json
 import os
 import pathlib
+import sys
 
 import jax
 from absl import app, flags
@@ -17,6 +18,8 @@ from benchmarks.harness import _jsonable, add_derived, environment, groups, torc
 from benchmarks.measure import run_interleaved
 from benchmarks.roofline import measure_peaks
 from benchmarks.suites import SUITES
+from bugnist_jax import progress
+from bugnist_jax.progress import Progress
 
 FLAGS = flags.DEFINE_enum("suite", "quick", list(SUITES), "which sizes to run")
 _OUT = flags.DEFINE_string("out", "benchmarks/out", "folder for results.json/.md, scaling.png")
@@ -44,15 +47,18 @@ def main(argv):
   print("peaks: " + ", ".join(f"{k}={v / 1e9:.1f}G" for k, v in peaks.items()))
   kinds = _ONLY.value or ["train", "infer", "smoothgrad", "epoch"]
   results = []
-  for kind, shape, size, runners in groups(suite, kinds, tc):
-    print(f"-- {kind} {'x'.join(map(str, shape))} {size}", flush=True)
-    group = run_interleaved(runners, _REPEATS.value or suite["repeats"])
-    for r in group:
-      r["group"] = kind  # the epoch group also times plain train steps, for comparison
-    add_derived(group, peaks, suite["model"])
-    for r in group:
-      print("   " + report.line(r), flush=True)
-    results += group
+  # A bar of the groups on stderr (plain lines in a log); the results go to stdout above it.
+  with Progress(None, "benchmark", unit="group") as bar:
+    for kind, shape, size, runners in groups(suite, kinds, tc):
+      progress.write(f"-- {kind} {'x'.join(map(str, shape))} {size}", sys.stdout)
+      group = run_interleaved(runners, _REPEATS.value or suite["repeats"])
+      for r in group:
+        r["group"] = kind  # the epoch group also times plain train steps, for comparison
+      add_derived(group, peaks, suite["model"])
+      for r in group:
+        progress.write("   " + report.line(r), sys.stdout)
+      results += group
+      bar.update()
   out = pathlib.Path(_OUT.value)
   out.mkdir(parents=True, exist_ok=True)
   doc = {"suite": FLAGS.value, "environment": env, "peaks": peaks, "results": results}

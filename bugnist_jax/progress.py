@@ -17,7 +17,10 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import IO, TypeVar
 
-from tqdm import tqdm
+try:
+  from tqdm import tqdm
+except ImportError:  # an image without it (the GPU benchmark machine's): plain lines only
+  tqdm = None
 
 T = TypeVar("T")
 EVERY_S = 10.0  # plain lines: at most one per this many seconds
@@ -58,7 +61,7 @@ class Progress:
     self._printed: int | None = None  # `done` at the last plain line
     self._metrics: dict[str, float] = {}
     self.bar = None
-    if enabled and _isatty(self.stream):
+    if enabled and tqdm is not None and _isatty(self.stream):
       self.bar = tqdm(
         total=total, initial=initial, desc=desc, unit=unit, file=self.stream, dynamic_ncols=True
       )
@@ -122,5 +125,8 @@ def track(
 def write(message: str, stream: IO[str] | None = None) -> None:
   """Prints one line without breaking a bar drawn on the terminal (tqdm clears and redraws)."""
   stream = stream or sys.stderr
-  tqdm.write(message, file=stream)
+  if tqdm is None:
+    print(message, file=stream)
+  else:
+    tqdm.write(message, file=stream)
   stream.flush()

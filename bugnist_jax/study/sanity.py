@@ -20,12 +20,13 @@ import jax
 import numpy as np
 from flax import nnx
 
-from bugnist_jax import compile, saliency, viz
+from bugnist_jax import compile, saliency, validation, viz
 from bugnist_jax.attribution import Options, check_methods, display_map, run_method
 from bugnist_jax.config_defaults import with_overrides
 from bugnist_jax.evaluation import evaluate_run
 from bugnist_jax.log import say
 from bugnist_jax.models.adapters import Bound
+from bugnist_jax.progress import track
 from bugnist_jax.runs import Run
 from bugnist_jax.training.loop import train_and_evaluate
 
@@ -93,6 +94,7 @@ def write_report(config, workdir, run_dir, cascade, layers, data_rand, figures, 
 
 def run_sanity(config, workdir: str | pathlib.Path, run_dir: str | pathlib.Path) -> dict:
   """Both randomisation tests on the trained run in `run_dir`; writes DIR/sanity.json etc."""
+  validation.check_config(config, jax.device_count())  # before any work
   workdir, run_dir = pathlib.Path(workdir), pathlib.Path(run_dir)
   workdir.mkdir(parents=True, exist_ok=True)
   start = time.perf_counter()
@@ -106,7 +108,7 @@ def run_sanity(config, workdir: str | pathlib.Path, run_dir: str | pathlib.Path)
   layers = ["original", *order]
   key = jax.random.key(s.seed)
   cascade, original = {}, {}
-  for method in methods:
+  for method in track(methods, "cascading randomisation", unit="method"):
     t = time.perf_counter()
     explain, params = make_explain(run.model, method, targets, opts, s.cam_layer)
     original[method] = np.asarray(explain(params, x))

@@ -22,15 +22,17 @@ import json
 import pathlib
 import time
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bugnist_jax import saliency, viz
+from bugnist_jax import saliency, validation, viz
 from bugnist_jax.attribution import Explainer, Options
 from bugnist_jax.config_defaults import with_overrides
 from bugnist_jax.errors import UserError
 from bugnist_jax.evaluation import evaluate_run
 from bugnist_jax.log import say
+from bugnist_jax.progress import track
 from bugnist_jax.runs import Run
 from bugnist_jax.training.loop import train_and_evaluate
 
@@ -222,9 +224,11 @@ def run_study(config, workdir: str | pathlib.Path) -> dict:
   workdir = pathlib.Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
   start = time.perf_counter()
+  configs = {name: condition_config(config, name) for name in config.study.conditions}
+  for cfg in configs.values():  # every condition's config before the first one trains
+    validation.check_config(cfg, jax.device_count())
   results, shown = {}, {}
-  for name in config.study.conditions:
-    cfg = condition_config(config, name)
+  for name, cfg in track(configs.items(), "shortcut study", unit="model", total=len(configs)):
     say(f"== {name}: training in {workdir / name}")
     train_and_evaluate(cfg, workdir / name)
     results[name], shown[name] = analyse_condition(cfg, workdir / name)
