@@ -3,6 +3,8 @@ exit 2. Every field of every config file has a rule; random values never get pas
 with anything but a UserError."""
 
 import math
+import re
+import shutil
 import subprocess
 import sys
 
@@ -162,16 +164,11 @@ def test_fields_added_later_are_checked_by_type_and_by_their_names(monkeypatch):
 def test_a_shape_too_small_for_the_model_stops_before_the_data_is_read(tmp_path):
   from conftest import smoke_config
 
-  with pytest.raises(UserError, match="^config.model: input_shape .* too small"):
-    check_model_fits(smoke_config(**{"data.shape": (8, 8, 8)}))
+  from bugnist_jax.training.loop import train_and_evaluate
+
   check_model_fits(smoke_config())
-  out = _run(
-    "bugnist_jax.train",
-    "--config=configs/synthetic3d.py:smoke",
-    f"--workdir={tmp_path / 'run'}",
-    "--config.data.shape=8,8,8",
-  )
-  _one_line(out, "config.model: input_shape (8, 8, 8) is too small")
+  with pytest.raises(UserError, match=r"^config.model: input_shape \(8, 8, 8\) is too small"):
+    train_and_evaluate(smoke_config(**{"data.shape": (8, 8, 8)}), tmp_path / "run")
   assert not (tmp_path / "run").exists()
 
 
@@ -214,16 +211,15 @@ def test_divergence_guard_stops_on_growth_and_non_finite_losses():
   guard = DivergenceGuard(100.0)
   assert guard.problem(2.5) is None and guard.first == 2.5
   assert guard.problem(200.0) is None  # 80x: still training
-  assert guard.problem(3.7e22) == "loss 3.7e+22 is more than 100x its first value 2.5"
+  assert guard.problem(3.7e22) == "loss 3.7e+22 is more than 100x the first training loss 2.5"
   assert guard.problem(math.nan) == "loss is nan"
   assert DivergenceGuard(100.0, first=2.5).problem(math.inf) == "loss is inf"
 
 
 def test_a_growing_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
   """The issue's learning rate of -1 is refused by the config check now; past it (a loss that
-  grows for any reason) the guard stops the run, which on main trained to 3.7e22, exit 0."""
-  import re
-
+  grows for any reason) the guard stops the run, which on main trained to 3.7e22, exit 0. The
+  validation loss explodes first: the checkpoint of that step is not saved."""
   from conftest import smoke_config
   from test_resume import _finished_checkpoints
 
@@ -231,48 +227,60 @@ def test_a_growing_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_pa
   from bugnist_jax.training.loop import train_and_evaluate
 
   monkeypatch.setattr(validation, "check_config", lambda config, devices=1: None)
-  overrides = {"train.learning_rate": -1.0, "train.checkpoint_every_epochs": 0.25}
+  small = {"data.num_examples": 48, "train.num_epochs": 1, "train.log_every_steps": 1}
+  overrides = {"train.learning_rate": -1.0, "train.checkpoint_every_epochs": 0.25, **small}
   with pytest.raises(UserError) as e:
-    train_and_evaluate(smoke_config(**overrides, **{"train.num_epochs": 1}), tmp_path)
+    train_and_evaluate(smoke_config(**overrides), tmp_path)  # 3 steps, each checkpointed
   message = str(e.value)
   found = re.match(
-    r"training diverged: loss \S+ is more than 100x its first value .* by step "
-    r"(\d+); stopped, the last good checkpoint is step (\d+) in ",
+    r"training diverged: (validation )?loss \S+ is more than 100x the first training loss "
+    r"\S+ by step (\d+); stopped, the last good checkpoint is step (\d+) in ",
     message,
   )
   assert found and "\n" not in message, message
-  diverged, kept = map(int, found.groups())
+  diverged, kept = map(int, found.groups()[1:])
   assert _finished_checkpoints(tmp_path)[-1] == kept < diverged  # nothing saved after it
 
 
 @pytest.mark.parametrize(
   "override, fragment",
   [
-    ("--config.train.batch_size=0", "config.train.batch_size: 0 must be >= 1"),  # was 1/0
-    ("--config.train.learning_rate=-1", "config.train.learning_rate: -1.0 must be > 0"),
+    ({"train.batch_size": 0}, "config.train.batch_size: 0 must be >= 1"),  # was 1/0
+    ({"train.learning_rate": -1.0}, "config.train.learning_rate: -1.0 must be > 0"),
   ],
 )
 def test_bad_training_numbers_stop_before_any_work(tmp_path, override, fragment):
-  workdir = tmp_path / "run"
-  out = _run(
-    "bugnist_jax.train", "--config=configs/synthetic3d.py:smoke", f"--workdir={workdir}", override
-  )
-  _one_line(out, fragment)
-  assert not workdir.exists()
+  """In this process: `cli.run` prints any UserError as one line, exit 2 (test_commands)."""
+  from conftest import smoke_config
+
+  from bugnist_jax.training.loop import train_and_evaluate
+
+  with pytest.raises(UserError, match=f"^{re.escape(fragment)}"):
+    train_and_evaluate(smoke_config(**override), tmp_path / "run")
+  assert not (tmp_path / "run").exists()
+
+
+def test_the_issues_sigma_flag_is_one_line_and_writes_nothing(trained_run, tmp_path):
+  workdir = shutil.copytree(trained_run, tmp_path / "run")
+  shutil.rmtree(workdir / "explain", ignore_errors=True)
+  out = _run("bugnist_jax.explain", f"--workdir={workdir}", "--method=smoothgrad", "--sigma=-1")
+  _one_line(out, "--sigma: -1.0 must be > 0")
+  assert not (workdir / "explain").exists()
 
 
 @pytest.mark.parametrize(
-  "flags, fragment",
+  "options, fragment",
   [
-    (("--method=smoothgrad", "--sigma=-1"), "--sigma: -1.0 must be > 0"),
-    (("--method=occlusion", "--window=4", "--stride=16"), "--stride: 16 is larger than --window"),
-    (("--method=smoothgrad", "--num_samples=0"), "--num_samples: 0 must be >= 1"),
+    ({"window": 4, "stride": 16}, "--stride: 16 is larger than --window 4"),
+    ({"num_samples": 0}, "--num_samples: 0 must be >= 1"),
+    ({"sigma": math.nan}, "--sigma: nan is not a finite number"),
   ],
 )
-def test_bad_explain_flags_are_one_line_and_write_nothing(trained_run, tmp_path, flags, fragment):
-  import shutil
+def test_bad_explain_options_stop_before_any_work(trained_run, tmp_path, options, fragment):
+  from bugnist_jax.attribution import ExplainRequest, Options, explain_run
 
   workdir = shutil.copytree(trained_run, tmp_path / "run")
   shutil.rmtree(workdir / "explain", ignore_errors=True)
-  _one_line(_run("bugnist_jax.explain", f"--workdir={workdir}", *flags), fragment)
+  with pytest.raises(UserError, match=f"^{re.escape(fragment)}"):
+    explain_run(workdir, ExplainRequest(method=("smoothgrad",), options=Options(**options)))
   assert not (workdir / "explain").exists()

@@ -4,7 +4,8 @@ Before any work the config is checked (`validation.check_config`, `check_model_f
 writes to the workdir `config.json`, `split.csv`, `data.json`, `metrics.jsonl`, TensorBoard
 event files (`tensorboard/`), orbax `checkpoints/` and at the end `train_summary.json`. It
 stops with one line (a `UserError`, exit 2) and keeps the last good checkpoint when the loss
-stops being finite or grows past `config.train.divergence_factor` times its first value; on
+stops being finite or grows past `config.train.divergence_factor` times the first logged
+training loss (the validation loss too, before each checkpoint is saved); on
 SIGINT or SIGTERM it saves a checkpoint of the current step first (`errors.Interrupted`). With
 several processes (`jax.distributed`), each reads its rows of every global batch and process 0
 writes the files.
@@ -91,7 +92,8 @@ def _save_config(config, workdir: pathlib.Path) -> None:
 
 @dataclasses.dataclass
 class DivergenceGuard:
-  """Tells when a logged loss is not finite or exceeds `factor` times the first logged one."""
+  """Tells when a loss is not finite or exceeds `factor` times the first logged training loss
+  (`first`, set by the first call)."""
 
   factor: float
   first: float | None = None
@@ -102,7 +104,8 @@ class DivergenceGuard:
     if self.first is None:
       self.first = loss
     elif self.first > 0 and loss > self.factor * self.first:
-      return f"loss {loss:.4g} is more than {self.factor:g}x its first value {self.first:.4g}"
+      first = f"the first training loss {self.first:.4g}"
+      return f"loss {loss:.4g} is more than {self.factor:g}x {first}"
     return None
 
 
@@ -155,6 +158,8 @@ class _Loop:
           bar.moveto(step)
         if at_checkpoint:
           final = self._validate(step, state, board)
+          # A model whose validation loss exploded is no good checkpoint to keep.
+          self._check(self.guard.problem(final["val_loss"]), step, "validation ")
           self._save(step, state, final)
           t_last = time.perf_counter()  # evaluation time is not training throughput
         # Several processes agree at log steps (a collective per step would cost), so all stop
@@ -174,17 +179,7 @@ class _Loop:
 
   def _log_train(self, step: int, sums, count: int, seconds: float, board) -> dict:
     means = {k: float(v) / count for k, v in jax.device_get(sums).items()}
-    problem = self.guard.problem(means["loss"])
-    if problem is not None:
-      kept = (
-        f"the last good checkpoint is step {self.last_good} in {self.mngr.directory}"
-        if self.last_good is not None
-        else "no checkpoint was saved before"
-      )
-      raise UserError(
-        f"training diverged: {problem} by step {step}; stopped, {kept} (try a lower "
-        "config.train.learning_rate)"
-      )
+    self._check(self.guard.problem(means["loss"]), step)
     means["examples_per_s"] = count * self.cfg.batch_size / max(seconds, 1e-9)
     means["epoch"] = step / self.steps_per_epoch
     means["learning_rate"] = float(self.learning_rate(step - 1))  # the last step's rate
@@ -192,6 +187,20 @@ class _Loop:
       self.log.write(step, "train", means)
     board.scalars(step, "train", means)
     return means
+
+  def _check(self, problem: str | None, step: int, which: str = "") -> None:
+    """Stops the run (UserError) if the guard found a `problem` with the loss at `step`."""
+    if problem is None:
+      return
+    kept = (
+      f"the last good checkpoint is step {self.last_good} in {self.mngr.directory}"
+      if self.last_good is not None
+      else "no checkpoint was saved before"
+    )
+    raise UserError(
+      f"training diverged: {which}{problem} by step {step}; stopped, {kept} (try a lower "
+      "config.train.learning_rate)"
+    )
 
   def _validate(self, step: int, state, board) -> dict:
     source = self.data.splits["validation"]
