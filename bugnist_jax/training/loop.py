@@ -131,17 +131,19 @@ class _Loop:
     self.last_good = mngr.latest_step()
 
   def run(self, state) -> dict:
-    step = self.mngr.latest_step() or 0
+    step, final = self.mngr.latest_step() or 0, {}
     if step:
       state, meta = checkpoint.restore(self.mngr, step, state, self.train_iter)
       self.guard.first = meta.get("first_loss")  # checkpoints before the guard have none
+      # A finished run run again returns (and summarises) its last evaluation, not nothing.
+      final = {k: meta[k] for k in ("val_loss", "val_accuracy", "epoch") if k in meta}
       if self.main:
         self.log.truncate(after_step=step)
         say(f"resumed from step {step} of {self.total}")
     state = sharding.replicate(state, self.mesh)
     board = TensorBoard(self.workdir, enabled=self.main, resumed_at=step)
     bar = Progress(self.total, "training", unit="step", initial=step, enabled=self.main)
-    final, sums, count, t_last = {}, None, 0, time.perf_counter()
+    sums, count, t_last = None, 0, time.perf_counter()
     with contextlib.closing(board), bar, StopRequest() as stop:
       while step < self.total:
         state, metrics = self.train_step(state, self._next_batch(step, state, stop))
