@@ -34,7 +34,7 @@ from flax import nnx
 
 from bugnist_jax.models import torch_weights
 from bugnist_jax.models.contract import SPATIAL, Op, Stage, apply_ops, window
-from bugnist_jax.models.layers import CONVS, ConvBlock, Logits, make_conv
+from bugnist_jax.models.layers import ConvBlock, Logits, check_conv, make_conv
 from bugnist_jax.models.pooling import GlobalAvgPool, MaxPool, avg_pool
 from bugnist_jax.models.resnet import MOMENTUM, check_variant, pads, scaled
 from bugnist_jax.models.staged import StagedModel
@@ -155,8 +155,7 @@ class DenseNet(StagedModel):
     ndim = len(input_shape)
     if ndim not in (2, 3):
       raise ValueError(f"input_shape: 2D (H, W) or 3D (D, H, W), got {tuple(input_shape)}")
-    if conv not in CONVS:
-      raise ValueError(f"conv: unknown {conv!r}; valid: {', '.join(CONVS)}")
+    check_conv(conv)
     counts, init, growth, transitions = VARIANTS[variant]
     counts = tuple(int(b) for b in blocks) or counts
     if len(counts) != 4 or min(counts) < 1:

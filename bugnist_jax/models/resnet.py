@@ -42,7 +42,7 @@ from flax import nnx
 
 from bugnist_jax.models import torch_weights
 from bugnist_jax.models.contract import SPATIAL, Op, Stage
-from bugnist_jax.models.layers import CONVS, ConvBlock, Logits, make_conv, midplanes
+from bugnist_jax.models.layers import ConvBlock, Logits, check_conv, make_conv, midplanes
 from bugnist_jax.models.pooling import GlobalAvgPool, MaxPool
 from bugnist_jax.models.staged import StagedModel
 
@@ -208,8 +208,7 @@ class ResNet(StagedModel):
     if ndim not in (2, 3) or (video and ndim != 3):
       need = "3D (D, H, W)" if video else "2D (H, W) or 3D (D, H, W)"
       raise ValueError(f"input_shape: {variant} takes {need} inputs, got {tuple(input_shape)}")
-    if conv not in CONVS:
-      raise ValueError(f"conv: unknown {conv!r}; valid: {', '.join(CONVS)}")
+    check_conv(conv)
     block, counts = VARIANTS[variant]
     counts = tuple(int(b) for b in blocks) or counts
     if len(counts) != 4 or min(counts) < 1:
