@@ -209,7 +209,8 @@ class DenseNet(StagedModel):
 
 # torchvision's own checkpoints name dense layers' parts `norm.1`, `conv.2`, ...
 _LEGACY = re.compile(
-  r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$"
+  r"^(.*denselayer\d+\.(?:norm|relu|conv))\."
+  r"([12]\.(?:weight|bias|running_mean|running_var|num_batches_tracked))$"
 )
 
 
