@@ -115,7 +115,7 @@ def test_torchvision_weights_compute_torchs_function(tmp_path):
   _parity(torch, net, "resnet", x(2, 1, 16, 16, 16), tmp_path, **kw)
   # torchvision's r2plus1d_18 layout: video stem, one M per block, D strided too.
   net = torch_nets.randomize_norms(torch_nets.R2Plus1D18(1, 3, w, (1, 1, 1, 1)))
-  kw = dict(variant="r2plus1d_18", width=w, blocks=(1, 1, 1, 1))
+  kw = dict(variant="r2plus1d_18", width=w, blocks=(1, 1, 1, 1), conv_impl="xla")
   _parity(torch, net, "resnet", x(2, 1, 8, 16, 16), tmp_path, **kw)
   # CovidDenseNet, saved with torchvision's old dense-layer key names.
   net = torch_nets.randomize_norms(torch_nets.DenseNet("covid", 2, 3, 4, 1 / 8, (2, 1, 1, 1)))

@@ -34,9 +34,9 @@ from flax import nnx
 
 from bugnist_jax.models import torch_weights
 from bugnist_jax.models.contract import SPATIAL, Op, Stage, apply_ops, window
-from bugnist_jax.models.layers import ConvBlock, Logits, check_conv, make_conv
+from bugnist_jax.models.layers import ConvBlock, Logits, make_conv
 from bugnist_jax.models.pooling import GlobalAvgPool, MaxPool, avg_pool
-from bugnist_jax.models.resnet import MOMENTUM, check_variant, pads, scaled
+from bugnist_jax.models.resnet import MOMENTUM, check_fields, pads, scaled
 from bugnist_jax.models.staged import StagedModel
 
 # (blocks, initial features, growth, transitions: None = halve, else their widths)
@@ -151,15 +151,8 @@ class DenseNet(StagedModel):
     dtype=jnp.float32,
     rngs: nnx.Rngs,
   ):
-    check_variant(variant, VARIANTS)
-    ndim = len(input_shape)
-    if ndim not in (2, 3):
-      raise ValueError(f"input_shape: 2D (H, W) or 3D (D, H, W), got {tuple(input_shape)}")
-    check_conv(conv)
-    counts, init, growth, transitions = VARIANTS[variant]
-    counts = tuple(int(b) for b in blocks) or counts
-    if len(counts) != 4 or min(counts) < 1:
-      raise ValueError(f"blocks: four dense blocks of at least one layer, got {tuple(blocks)}")
+    counts = check_fields(VARIANTS, variant, input_shape, conv, blocks, at=0)
+    ndim, (_, init, growth, transitions) = len(input_shape), VARIANTS[variant]
     ops = [window(7, 2, pads(7, ndim), ndim), window(3, 2, pads(3, ndim), ndim)]
     smallest = apply_ops(input_shape, ops + [window(2, 2, "VALID", ndim)] * 3)
     if min(smallest) < 1:

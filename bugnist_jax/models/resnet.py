@@ -171,9 +171,18 @@ class Bottleneck(_Residual):
 BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
 
 
-def check_variant(variant: str, variants) -> None:
+def check_fields(variants: dict, variant: str, input_shape, conv: str, blocks, at: int):
+  """The fields both families share: ValueError naming the bad one. Returns the block counts,
+  `blocks` or the variant's (`variants[variant][at]`)."""
   if variant not in variants:
     raise ValueError(f"variant: unknown {variant!r}; valid: {', '.join(variants)}")
+  if len(input_shape) not in (2, 3):
+    raise ValueError(f"input_shape: 2D (H, W) or 3D (D, H, W), got {tuple(input_shape)}")
+  check_conv(conv)
+  counts = tuple(int(b) for b in blocks) or variants[variant][at]
+  if len(counts) != 4 or min(counts) < 1:
+    raise ValueError(f"blocks: four stages of at least one block each, got {tuple(blocks)}")
+  return counts
 
 
 def scaled(width: float, *features: int) -> tuple[int, ...]:
@@ -203,16 +212,12 @@ class ResNet(StagedModel):
     dtype=jnp.float32,
     rngs: nnx.Rngs,
   ):
-    check_variant(variant, VARIANTS)
-    ndim, video = len(input_shape), variant == "r2plus1d_18"
-    if ndim not in (2, 3) or (video and ndim != 3):
-      need = "3D (D, H, W)" if video else "2D (H, W) or 3D (D, H, W)"
-      raise ValueError(f"input_shape: {variant} takes {need} inputs, got {tuple(input_shape)}")
-    check_conv(conv)
-    block, counts = VARIANTS[variant]
-    counts = tuple(int(b) for b in blocks) or counts
-    if len(counts) != 4 or min(counts) < 1:
-      raise ValueError(f"blocks: four stages of at least one block each, got {tuple(blocks)}")
+    counts = check_fields(VARIANTS, variant, input_shape, conv, blocks, at=1)
+    ndim, video, block = len(input_shape), variant == "r2plus1d_18", VARIANTS[variant][0]
+    if video and ndim != 3:
+      raise ValueError(
+        f"input_shape: {variant} takes 3D (D, H, W) inputs, got {tuple(input_shape)}"
+      )
     self.input_shape, self.in_channels = tuple(int(s) for s in input_shape), int(in_channels)
     self.variant, self.video = variant, video
     widths = scaled(width, *WIDTHS)
