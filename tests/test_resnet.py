@@ -192,7 +192,9 @@ def test_config_variants_name_valid_models():
 
 
 def test_covid_resnet_trains(tmp_path):
-  """configs/covidnets.py:smoke end to end: the loss falls, a checkpoint is written."""
+  """configs/covidnets.py:smoke end to end: finite losses, validation metrics, and the run
+  reopens from its checkpoint as the same network."""
+  from bugnist_jax.runs import Run
   from bugnist_jax.training.loop import train_and_evaluate
 
   config = _config("covidnets.py", "smoke")
@@ -202,3 +204,6 @@ def test_covid_resnet_trains(tmp_path):
   losses = [r["loss"] for r in records if r["split"] == "train"]
   assert len(losses) >= 2 and np.isfinite(losses).all()
   assert any(r["split"] == "validation" for r in records)
+  run = Run.open(tmp_path)
+  assert type(run.model).__name__ == "ResNet" and run.model.variant == "covid"
+  assert run.model.layer_names[2:6] == ("layer1_0", "layer2_0", "layer3_0", "layer4_0")
