@@ -3,7 +3,8 @@
 A spec's config defaults are its constructor's keyword defaults, minus what the data decides
 (`DATA_ARGS`), so `config.model` for a 2D model holds that model's fields and nothing else.
 `test_kwargs` and `test_input_shape` build a tiny version for the contract test
-(`tests/test_model_contract.py`), which every registered model gets for free.
+(`tests/test_model_contract.py`), which every registered model gets for free; `more_tests` adds
+other tiny builds (another input rank, another variant), each checked the same way.
 """
 
 import dataclasses
@@ -18,6 +19,8 @@ from bugnist_jax.errors import UserError
 from bugnist_jax.models.cnn2d import CaltechCNN
 from bugnist_jax.models.cnn3d import BugCNN3D
 from bugnist_jax.models.contract import ContractError, Stage, check_model
+from bugnist_jax.models.densenet import DenseNet
+from bugnist_jax.models.resnet import ResNet
 from bugnist_jax.models.staged import StagedModel
 from bugnist_jax.models.vgg import VGG19
 
@@ -27,14 +30,39 @@ DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}  # config.train.comp
 
 
 @dataclasses.dataclass(frozen=True)
+class TinyBuild:
+  """One tiny build of a model for the contract test: inputs `[B, *input_shape, in_channels]`,
+  constructor `kwargs` (over the spec's `test_kwargs`)."""
+
+  input_shape: tuple[int, ...]
+  in_channels: int = 1
+  kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+  def label(self) -> str:
+    """'32x32x3' plus the kwargs, for test ids."""
+    shape = "x".join(map(str, (*self.input_shape, self.in_channels)))
+    return ",".join([shape, *(f"{k}={v}" for k, v in self.kwargs.items())])
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelSpec:
-  """A registered model: its class, a one-line description and a tiny test configuration."""
+  """A registered model: its class, a one-line description and tiny test configurations (the
+  first from `test_input_shape`, `test_in_channels`, `test_kwargs`; then `more_tests`)."""
 
   cls: Callable[..., StagedModel]
   description: str
   test_input_shape: tuple[int, ...]
   test_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
   test_in_channels: int = 1
+  more_tests: tuple[TinyBuild, ...] = ()
+
+  def tests(self) -> list[TinyBuild]:
+    """Every tiny build, kwargs merged over `test_kwargs`."""
+    first = TinyBuild(self.test_input_shape, self.test_in_channels)
+    return [
+      dataclasses.replace(t, kwargs={**self.test_kwargs, **t.kwargs})
+      for t in (first, *self.more_tests)
+    ]
 
   def defaults(self) -> dict[str, Any]:
     """{field: default} of the constructor's config fields (keyword defaults, data args out)."""
@@ -54,6 +82,7 @@ MODELS: dict[str, ModelSpec] = {
     "the BugNIST study's 3D CNN: four conv+pool stages, two dense layers",
     test_input_shape=(16, 16, 16),
     test_kwargs={"channels": (2, 3, 4, 4), "dense": 6},
+    more_tests=(TinyBuild((16, 16, 16), 1, {"conv": "r2plus1d"}),),
   ),
   "cnn2d": ModelSpec(
     CaltechCNN,
@@ -67,6 +96,26 @@ MODELS: dict[str, ModelSpec] = {
     "VGG19 in torchvision's layout (batch_norm=True is vgg19_bn), weights from a file",
     test_input_shape=(32, 32),
     test_kwargs={"width": 1 / 16, "hidden": 8, "batch_norm": True},
+    test_in_channels=3,
+  ),
+  # The families below build with XLA's convolution ('planes' computes the same function:
+  # tests/test_resnet.py), several times quicker to compile at tiny sizes. Their 3D builds
+  # (the same stage classes) are checked against torch in tests/test_resnet.py instead: the
+  # contract test costs tens of seconds per build.
+  "resnet": ModelSpec(
+    ResNet,
+    "ResNets in torchvision's layout, 2D or 3D (model.variant: resnet18/34/50, covid, "
+    "r2plus1d_18; model.conv='r2plus1d'), weights from a file",
+    test_input_shape=(32, 32),
+    test_kwargs={"variant": "covid", "width": 1 / 16, "blocks": (1, 1, 1, 1), "conv_impl": "xla"},
+    test_in_channels=3,
+  ),
+  "densenet": ModelSpec(
+    DenseNet,
+    "DenseNets in torchvision's layout, 2D or 3D (model.variant: densenet121, covid), "
+    "weights from a file",
+    test_input_shape=(32, 32),
+    test_kwargs={"variant": "covid", "width": 1 / 8, "blocks": (1, 1, 1, 1), "conv_impl": "xla"},
     test_in_channels=3,
   ),
 }
@@ -136,9 +185,12 @@ __all__ = [
   "BugCNN3D",
   "CaltechCNN",
   "ContractError",
+  "DenseNet",
   "ModelSpec",
+  "ResNet",
   "Stage",
   "StagedModel",
+  "TinyBuild",
   "VGG19",
   "check_model",
   "get_model",
