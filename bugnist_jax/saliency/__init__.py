@@ -1,7 +1,9 @@
 """Functional attribution for 2D and 3D CNNs in JAX: pure functions of a model and arrays.
 
 The model is any JAX callable `f(x) -> logits [B, K]` on channels-last inputs `[B, *spatial, C]`.
-`targets` is an int array `[B]` (one class per sample) or None (each sample's predicted class).
+`targets` is an int array `[B]` (one class per sample), None (each sample's predicted class),
+an int array `[B, T]` (T classes per sample in one call: maps `[B, T, ...]`), or a function
+`score(outputs) -> [B]` of the model's output, which then need not be class logits.
 Maps have the input's shape; CAMs (which take the model split at a layer, `features(x) -> A`
 and `head(A) -> logits`) have its spatial shape `[B, *spatial]`. Samples of a batch must be
 independent (eval mode), so one backward pass gives every sample its own map. This package
@@ -25,13 +27,23 @@ All methods are jit-compiled with the callables and sample counts static: build 
 reuse it, since a new lambda per call means a new compilation.
 """
 
+from bugnist_jax.saliency._common import Scored
 from bugnist_jax.saliency.cam import (
+  SCORE_CAM_CONVENTIONS,
   grad_cam,
   grad_cam_plus_plus,
   guided_grad_cam,
   is_cam,
   layer_cam,
   score_cam,
+)
+from bugnist_jax.saliency.cam_variants import (
+  ablation_cam,
+  eigen_cam,
+  grad_cam_elementwise,
+  hires_cam,
+  multi_layer_cam,
+  x_grad_cam,
 )
 from bugnist_jax.saliency.gradients import (
   SMOOTHGRAD_KINDS,
@@ -71,8 +83,20 @@ from bugnist_jax.saliency.sanity import (
   spearman,
   ssim,
 )
+from bugnist_jax.saliency.shap import block_mask, feature_ablation, gradient_shap
 
 __all__ = [
+  "SCORE_CAM_CONVENTIONS",
+  "Scored",
+  "ablation_cam",
+  "block_mask",
+  "eigen_cam",
+  "feature_ablation",
+  "grad_cam_elementwise",
+  "gradient_shap",
+  "hires_cam",
+  "multi_layer_cam",
+  "x_grad_cam",
   "ShortcutScore",
   "deletion_curve",
   "energy_pointing_game",

@@ -21,21 +21,25 @@ from bugnist_jax.saliency._common import (
   chunked_sum,
   resolve_targets,
   target_gradient,
+  with_targets,
 )
 
 SMOOTHGRAD_KINDS = ("smoothgrad", "smoothgrad_sq", "vargrad")
 
 
+@with_targets(1)
 @partial(jax.jit, static_argnums=0)
 def vanilla_gradient(f: Model, x: Array, targets: Array | None = None) -> Array:
   """d logits[b, targets[b]] / d x[b]: `[B, *spatial, C]` -> the same shape.
 
-  `targets` is int `[B]`, or None for each sample's predicted class.
+  `targets`: None (predicted classes), int `[B]`, int `[B, T]` (maps `[B, T, ...]`) or a score
+  function of `f`'s output (`_common`).
   """
   check_input(x)
   return target_gradient(f, x, resolve_targets(f(x), targets))
 
 
+@with_targets(1)
 @partial(jax.jit, static_argnums=0)
 def input_x_gradient(f: Model, x: Array, targets: Array | None = None) -> Array:
   """`x * vanilla_gradient(f, x, targets)`, of `x`'s shape."""
@@ -80,6 +84,7 @@ def _noise_tunnel(
   return mean_d2 - mean_d * mean_d  # vargrad: Var[g] = Var[d]
 
 
+@with_targets(1)
 @partial(jax.jit, static_argnums=0, static_argnames=("num_samples", "batch_size", "kind"))
 def smoothgrad(
   f: Model,
@@ -133,6 +138,7 @@ def _smoothgrad_from_noise(
   return _noise_tunnel(f, x, targets, noise, lambda n: n, batch_size, kind)
 
 
+@with_targets(1)
 @partial(jax.jit, static_argnums=0, static_argnames=("steps", "batch_size"))
 def integrated_gradients(
   f: Model,

@@ -21,7 +21,14 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend import core as jcore
 
-from bugnist_jax.saliency._common import Array, Model, check_input, resolve_targets, target_gradient
+from bugnist_jax.saliency._common import (
+  Array,
+  Model,
+  check_input,
+  resolve_targets,
+  target_gradient,
+  with_targets,
+)
 
 # Primitives whose sub-jaxpr is simply "call this function on these arguments": their
 # inputs and outputs map one-to-one onto the sub-jaxpr's, so the interpreter can inline them.
@@ -180,6 +187,7 @@ def rewrite_relus(f: Model, x: Array) -> Model:
   return lambda x: _eval_guided(closed.jaxpr, closed.consts, [x])[0]
 
 
+@with_targets(1)
 @partial(jax.jit, static_argnums=0, static_argnames=("relu_arg",))
 def guided_backprop(
   f: Callable[..., Array], x: Array, targets: Array | None = None, *, relu_arg: str | None = None

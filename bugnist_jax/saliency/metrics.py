@@ -7,7 +7,9 @@ Conventions shared by every function here:
 - every score is per sample, `[B]` floats; undefined scores (an empty mask, a map without any
   relevance) are nan, so aggregate with `jnp.nanmean` or `per_class_mean` (which skips nan);
 - everything is `jax.jit`-compiled (or jittable when a model function is passed);
-- ties in any ordering of voxels are broken by flat (C-order) index, lower index first.
+- ties: `voxel_ranks` (the deletion/insertion order) breaks ties by a seeded random
+  permutation per sample, not by flat index (which would favour the first slices);
+  `relevance_rank_accuracy` gives tied voxels averaged credit; `pointing_game` takes `ties=`.
 
 Bad arguments (shapes, option names) raise ValueError: this package imports only jax and numpy.
 """
