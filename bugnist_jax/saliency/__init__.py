@@ -53,6 +53,9 @@ from bugnist_jax.saliency.gradients import (
   vanilla_gradient,
 )
 from bugnist_jax.saliency.guided import guided_backprop, guided_relu, rewrite_relus
+from bugnist_jax.saliency.lrp import lrp
+from bugnist_jax.saliency.lrp_rules import COMPOSITES as LRP_COMPOSITES
+from bugnist_jax.saliency.lrp_rules import RULES as LRP_RULES
 from bugnist_jax.saliency.metrics import (
   ShortcutScore,
   deletion_curve,
@@ -86,6 +89,9 @@ from bugnist_jax.saliency.sanity import (
 from bugnist_jax.saliency.shap import block_mask, feature_ablation, gradient_shap
 
 __all__ = [
+  "LRP_COMPOSITES",
+  "LRP_RULES",
+  "lrp",
   "SCORE_CAM_CONVENTIONS",
   "Scored",
   "ablation_cam",

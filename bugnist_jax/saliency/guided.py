@@ -29,23 +29,10 @@ from bugnist_jax.saliency._common import (
   target_gradient,
   with_targets,
 )
+from bugnist_jax.saliency._jaxpr import CALLS as _CALLS
+from bugnist_jax.saliency._jaxpr import bind as _bind
+from bugnist_jax.saliency._jaxpr import sub_jaxprs as _sub_jaxprs
 
-# Primitives whose sub-jaxpr is simply "call this function on these arguments": their
-# inputs and outputs map one-to-one onto the sub-jaxpr's, so the interpreter can inline them.
-_CALLS = frozenset(
-  {
-    "pjit",
-    "jit",
-    "closed_call",
-    "core_call",
-    "remat",
-    "remat2",
-    "checkpoint",
-    "custom_jvp_call",
-    "custom_vjp_call",
-    "custom_vjp_call_jaxpr",
-  }
-)
 # Shape-only primitives that keep an all-zero operand all-zero (to see `max(x, broadcast(0))`).
 _ZERO_PRESERVING = frozenset({"broadcast_in_dim", "convert_element_type", "reshape", "copy"})
 
@@ -65,18 +52,6 @@ def _guided_relu_bwd(x: Array, g: Array) -> tuple[Array]:
 
 
 guided_relu.defvjp(_guided_relu_fwd, _guided_relu_bwd)
-
-
-def _sub_jaxprs(params: dict[str, Any]) -> list[tuple[jcore.Jaxpr, Sequence[Any]]]:
-  """Every (jaxpr, consts) held in an equation's params (one level deep)."""
-  found = []
-  for value in params.values():
-    for item in value if isinstance(value, tuple | list) else (value,):
-      if isinstance(item, jcore.ClosedJaxpr):
-        found.append((item.jaxpr, item.consts))
-      elif isinstance(item, jcore.Jaxpr):
-        found.append((item, ()))
-  return found
 
 
 def _is_relu_call(eqn: jcore.JaxprEqn) -> bool:
@@ -138,14 +113,6 @@ def _count_relus(jaxpr: jcore.Jaxpr, consts: Sequence[Any]) -> int:
       count += inner
     is_zero.update(eqn)
   return count
-
-
-def _bind(eqn: jcore.JaxprEqn, invals: list[Any]) -> Any:
-  """Applies the equation's primitive as `jax.core.eval_jaxpr` does (across jax versions)."""
-  params = eqn.primitive.get_bind_params(eqn.params)
-  subfuns, params = params if isinstance(params, tuple) else ((), params)
-  with eqn.ctx.manager:
-    return eqn.primitive.bind(*subfuns, *invals, **params)
 
 
 def _eval_guided(jaxpr: jcore.Jaxpr, consts: Sequence[Any], args: Sequence[Any]) -> list[Any]:
