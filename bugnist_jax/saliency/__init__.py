@@ -28,6 +28,7 @@ reuse it, since a new lambda per call means a new compilation.
 """
 
 from bugnist_jax.saliency._common import Scored
+from bugnist_jax.saliency._maps import gaussian_filter, voxel_ranks
 from bugnist_jax.saliency.cam import (
   SCORE_CAM_CONVENTIONS,
   grad_cam,
@@ -45,6 +46,7 @@ from bugnist_jax.saliency.cam_variants import (
   multi_layer_cam,
   x_grad_cam,
 )
+from bugnist_jax.saliency.faithfulness import deletion_curve, insertion_curve, road_impute
 from bugnist_jax.saliency.gradients import (
   SMOOTHGRAD_KINDS,
   input_x_gradient,
@@ -53,23 +55,18 @@ from bugnist_jax.saliency.gradients import (
   vanilla_gradient,
 )
 from bugnist_jax.saliency.guided import guided_backprop, guided_relu, rewrite_relus
-from bugnist_jax.saliency.lrp import lrp
-from bugnist_jax.saliency.lrp_rules import COMPOSITES as LRP_COMPOSITES
-from bugnist_jax.saliency.lrp_rules import RULES as LRP_RULES
-from bugnist_jax.saliency.metrics import (
+from bugnist_jax.saliency.localisation import (
   ShortcutScore,
-  deletion_curve,
   energy_pointing_game,
-  gaussian_filter,
-  insertion_curve,
   per_class_mean,
   pointing_game,
   relevance_mass_accuracy,
   relevance_rank_accuracy,
-  road_impute,
   shortcut_score,
-  voxel_ranks,
 )
+from bugnist_jax.saliency.lrp import lrp
+from bugnist_jax.saliency.lrp_rules import COMPOSITES as LRP_COMPOSITES
+from bugnist_jax.saliency.lrp_rules import RULES as LRP_RULES
 from bugnist_jax.saliency.occlusion import occlusion
 from bugnist_jax.saliency.postprocess import (
   clip_percentile,

@@ -1,7 +1,19 @@
 """Localisation metrics (does the map point at the object?) and the shortcut share.
 
 maps and masks are `[B, *spatial]`; every score is per sample `[B]`, nan where undefined
-(an empty mask, a map without relevance). See `metrics` for the shared conventions.
+(an empty mask, a map without relevance).
+
+Conventions of every metric (here and in `faithfulness`):
+- maps are `[B, *spatial]` (2D `[B, H, W]` or 3D `[B, D, H, W]`); a map with a channel axis is
+  reduced by the caller first (e.g. `jnp.abs(m).sum(-1)`), masks are `[B, *spatial]` bool/0-1;
+- every score is per sample, `[B]` floats; undefined scores are nan, so aggregate with
+  `jnp.nanmean` or `per_class_mean` (which skips nan);
+- everything is `jax.jit`-compiled (or jittable when a model function is passed);
+- ties: `voxel_ranks` (the deletion/insertion order) breaks ties by a seeded random
+  permutation per sample, not by flat index (which would favour the first slices);
+  `relevance_rank_accuracy` gives tied voxels averaged credit; `pointing_game` takes `ties=`.
+
+Bad arguments (shapes, option names) raise ValueError: this package imports only jax and numpy.
 """
 
 from functools import partial
