@@ -24,9 +24,10 @@ STUBS = Path(__file__).with_name("peer_stubs")
 
 
 def import_peer(name: str):
-  """Imports a peer package (`pytorch_grad_cam`, `zennit`) that imports torchvision at module
-  level. Without a working torchvision (none installed, or PyPI's wheel that fails beside the
-  local CPU torch), the stand-in in tests/peer_stubs goes on sys.path first (its README)."""
+  """Imports a peer package (`pytorch_grad_cam`, `zennit`, `quantus`, which imports zennit)
+  that imports torchvision at module level. Without a working torchvision (none installed,
+  or PyPI's wheel that fails beside the local CPU torch), the stand-in in tests/peer_stubs
+  goes on sys.path first (its README)."""
   try:
     import torchvision  # noqa: F401
   except Exception:  # ImportError, or RuntimeError "operator torchvision::nms does not exist"

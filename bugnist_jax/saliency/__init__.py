@@ -46,6 +46,7 @@ from bugnist_jax.saliency.cam_variants import (
   multi_layer_cam,
   x_grad_cam,
 )
+from bugnist_jax.saliency.complexity import complexity, sparseness
 from bugnist_jax.saliency.faithfulness import deletion_curve, insertion_curve, road_impute
 from bugnist_jax.saliency.gradients import (
   SMOOTHGRAD_KINDS,
@@ -63,6 +64,7 @@ from bugnist_jax.saliency.localisation import (
   relevance_mass_accuracy,
   relevance_rank_accuracy,
   shortcut_score,
+  top_k_intersection,
 )
 from bugnist_jax.saliency.lrp import lrp
 from bugnist_jax.saliency.lrp_rules import COMPOSITES as LRP_COMPOSITES
@@ -75,6 +77,18 @@ from bugnist_jax.saliency.postprocess import (
   select_sign,
   to_heatmap,
 )
+from bugnist_jax.saliency.quantus_faithfulness import (
+  faithfulness_correlation,
+  infidelity,
+  monotonicity_correlation,
+)
+from bugnist_jax.saliency.quantus_robustness import (
+  avg_sensitivity,
+  max_sensitivity,
+  random_logit,
+  smooth_mprt,
+  smoothed,
+)
 from bugnist_jax.saliency.sanity import (
   cascading_randomization,
   compare_maps,
@@ -86,6 +100,17 @@ from bugnist_jax.saliency.sanity import (
 from bugnist_jax.saliency.shap import block_mask, feature_ablation, gradient_shap
 
 __all__ = [
+  "avg_sensitivity",
+  "complexity",
+  "faithfulness_correlation",
+  "infidelity",
+  "max_sensitivity",
+  "monotonicity_correlation",
+  "random_logit",
+  "smooth_mprt",
+  "smoothed",
+  "sparseness",
+  "top_k_intersection",
   "LRP_COMPOSITES",
   "LRP_RULES",
   "lrp",

@@ -52,15 +52,47 @@ def relevance_rank_accuracy(maps: Array, masks: Array, *, use_abs: bool = False)
   """
   _check_same(maps, masks, "masks")
   m = _flat(masks).astype(bool)
-  v = _flat(jnp.abs(maps) if use_abs else maps).astype(jnp.float32)
   k = jnp.sum(m, axis=1)
+  inside = _top_inside(_flat(jnp.abs(maps) if use_abs else maps), m, k)
+  return _safe_div(inside, k.astype(jnp.float32))
+
+
+def _top_inside(v: Array, m: Array, k: Array) -> Array:
+  """Expected number of the top-`k[b]` voxels of `v [B, n]` inside `m [B, n]`, over every
+  order of the voxels tied at the k-th value (each of the n tied counts `still / n`)."""
+  v = v.astype(jnp.float32)
   ordered = -jnp.sort(-v, axis=1)
   kth = jnp.take_along_axis(ordered, jnp.maximum(k - 1, 0)[:, None], axis=1)  # [B, 1]
   above, tied = v > kth, v == kth
   still = (k - jnp.sum(above, 1)).astype(jnp.float32)  # tied voxels taken, >= 1 when k > 0
   share = still / jnp.maximum(jnp.sum(tied, 1), 1)
-  inside = jnp.sum(above & m, 1) + share * jnp.sum(tied & m, 1)
-  return _safe_div(inside, k.astype(jnp.float32))
+  return jnp.sum(above & m, 1) + share * jnp.sum(tied & m, 1)
+
+
+@partial(jax.jit, static_argnames=("k", "use_abs", "concept_influence"))
+def top_k_intersection(
+  maps: Array,
+  masks: Array,
+  *,
+  k: int = 1000,
+  use_abs: bool = False,
+  concept_influence: bool = False,
+) -> Array:
+  """Share of the `k` highest-attributed voxels inside the mask (Theiner et al. 2021, Quantus's
+  TopKIntersection, default k=1000); ties at the k-th value get averaged credit (as
+  `relevance_rank_accuracy`). `concept_influence` divides by the mask's volume fraction.
+  maps, masks `[B, *spatial]` -> `[B]`; nan for an empty mask.
+  """
+  _check_same(maps, masks, "masks")
+  n = maps[0].size
+  if not isinstance(k, int) or not 1 <= k <= n:
+    raise ValueError(f"k: expected 1..{n} (the voxels of a map), got {k!r}")
+  m = _flat(masks).astype(bool)
+  inside = _top_inside(_flat(jnp.abs(maps) if use_abs else maps), m, jnp.full(m.shape[:1], k))
+  share = inside / k
+  if concept_influence:
+    share = share * n / jnp.maximum(jnp.sum(m, 1), 1)
+  return jnp.where(jnp.any(m, 1), share, jnp.nan)
 
 
 POINTING_TIES = ("any", "all")
