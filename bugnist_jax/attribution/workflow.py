@@ -50,7 +50,7 @@ def explain_run(workdir, request: ExplainRequest | None = None) -> dict[str, np.
   items = run.records(request.split, _pick_items(len(run.split(request.split)), request))
   picked, labels = items["index"], items["label"]
   x = run.inputs(items["image"])
-  explainer = Explainer(run.bound(opts.layer))
+  explainer = Explainer(run.bound(opts.layer), run.normalization)
   probs = np.asarray(jax.nn.softmax(explainer.f(x), axis=-1))
   preds = probs.argmax(-1)
   targets = jnp.asarray(preds if request.target == "predicted" else labels)

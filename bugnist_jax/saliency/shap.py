@@ -64,8 +64,8 @@ def gradient_shap(
     f: the model, `f(x) -> logits [B, K]`.
     x: inputs `[B, *spatial, C]`.
     targets: int `[B]`, `[B, T]`, a score function, or None (predicted classes).
-    baselines: `[N_b, *spatial, C]`: the distribution to draw from (training volumes, blurred
-      copies, noise); `[1, ...]` for one baseline.
+    baselines: `[N_b, *spatial, C]`: the distribution to draw from (training volumes, noise);
+      `[1, ...]` for one baseline; or `[N_b, B, *spatial, C]`, a set per sample (its blur).
     key: PRNG key; draw i uses `jax.random.split(key, num_samples)[i]`, so the result does not
       depend on `batch_size`.
     num_samples: draws per sample.
@@ -76,10 +76,11 @@ def gradient_shap(
   check_positive(num_samples, "num_samples")
   check_positive(batch_size, "batch_size", allow_none=True)
   baselines = jnp.asarray(baselines, x.dtype)
-  if baselines.ndim != x.ndim or baselines.shape[1:] != x.shape[1:]:
+  per_sample = baselines.ndim == x.ndim + 1 and baselines.shape[1:] == x.shape
+  if not per_sample and (baselines.ndim != x.ndim or baselines.shape[1:] != x.shape[1:]):
     raise ValueError(
-      f"baselines: expected [N, *{tuple(x.shape[1:])}] (a set of inputs to draw from), got "
-      f"{tuple(baselines.shape)}"
+      f"baselines: expected [N, *{tuple(x.shape[1:])}] (a set of inputs to draw from) or "
+      f"[N, *{tuple(x.shape)}] (a set per sample), got {tuple(baselines.shape)}"
     )
   keys = jax.random.split(key, num_samples)
 
@@ -87,7 +88,8 @@ def gradient_shap(
     k_index, k_alpha, k_noise = jax.random.split(k, 3)
     index = jax.random.randint(k_index, x.shape[:1], 0, baselines.shape[0])
     noise = stdev * jax.random.normal(k_noise, x.shape, x.dtype)
-    return baselines[index], jax.random.uniform(k_alpha, x.shape[:1], x.dtype), noise
+    base = baselines[index, jnp.arange(x.shape[0])] if per_sample else baselines[index]
+    return base, jax.random.uniform(k_alpha, x.shape[:1], x.dtype), noise
 
   base, alphas, noise = jax.vmap(draws)(keys)
   return _shap_sum(f, x, targets, base, alphas, noise, batch_size)
