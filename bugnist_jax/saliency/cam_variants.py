@@ -3,7 +3,7 @@ Ablation-CAM, and the fusion of CAMs from several layers.
 
 Same signature and output as `grad_cam` (`features(x) -> A [B, *spatial', C']`, `head(A) ->
 logits`, maps `[B, *spatial]`, or `[B, *spatial']` with `upsample=False`), 2D and 3D alike
-(pytorch-grad-cam's XGradCAM reduces over 2 axes only: its issue #583).
+(pytorch-grad-cam 1.5.7 handles 3D for all of these but Ablation-CAM).
 - XGrad-CAM (Fu et al. 2020): `w_c = sum_s(A g) / (sum_s A + 1e-7)` (pytorch-grad-cam's eps).
 - HiResCAM (Draelos & Carin 2020): `sum_c g * A` per position (no spatial averaging).
 - element-wise Grad-CAM (pytorch-grad-cam's GradCAMElementWise): `sum_c relu(g * A)`.
@@ -28,6 +28,7 @@ from bugnist_jax.saliency._common import (
   check_input,
   check_positive,
   pick,
+  resize_spatial,
   resolve_targets,
   spatial_axes,
   with_targets,
@@ -134,13 +135,21 @@ def multi_layer_cam(
 ) -> Array:
   """A CAM method fused over several layers, as pytorch-grad-cam's list of `target_layers`.
 
-  Each layer's map (`cam(features, head, x, targets, upsample=True, **kwargs)`, at the input's
-  resolution) is min-max normalised, the maps are averaged and the mean normalised again:
+  Each layer's map (`cam(features, head, x, targets, upsample=False, **kwargs)`) is min-max
+  normalised at its layer's resolution, then resized to the input's (so a map's maximum stays
+  1 whatever the interpolation), the maps are averaged and the mean normalised again:
   `x [B, *spatial, C]` -> `[B, *spatial]` in [0, 1] (`[B, T, *spatial]` for targets `[B, T]`).
   `splits` are `(features, head)` pairs, one per layer.
   """
   if not splits:
     raise ValueError("splits: expected at least one (features, head) pair")
-  n = x.ndim - 2
-  maps = [_unit_range(cam(fe, hd, x, targets, upsample=True, **kwargs), n) for fe, hd in splits]
+  spatial = x.shape[1:-1]
+  n = len(spatial)
+
+  def layer_map(fe, hd):
+    m = _unit_range(cam(fe, hd, x, targets, upsample=False, **kwargs), n)
+    lead = m.shape[:-n]  # [B] or [B, T]
+    return resize_spatial(m.reshape(-1, *m.shape[-n:]), spatial).reshape(*lead, *spatial)
+
+  maps = [layer_map(fe, hd) for fe, hd in splits]
   return _unit_range(sum(maps) / len(maps), n)
