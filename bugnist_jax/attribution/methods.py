@@ -38,9 +38,10 @@ class Options:
   seed: int = option(0, "Seed for SmoothGrad noise and the random items.")
   baseline: str = option(
     "mean",
-    "Baseline of IG, occlusion, Gradient SHAP, feature ablation: 'mean' = raw intensity of "
-    "the training mean (model input 0), 'zero' = raw intensity 0, 'blur' = the input blurred "
-    "(--blur_sigma voxels), 'noise' = uniform raw intensities 0..255.",
+    "Baseline of IG, occlusion, Gradient SHAP, feature ablation and the deletion/insertion "
+    "curves: 'mean' = raw intensity of the training mean (model input 0), 'zero' = raw "
+    "intensity 0, 'blur' = the input blurred (--blur_sigma voxels), 'noise' = uniform raw "
+    "intensities 0..255.",
     choices=BASELINES,
   )
   blur_sigma: float = option(5.0, "Blur of the 'blur' baseline (voxels).", above=0.0)
@@ -212,7 +213,7 @@ class Explainer:
   def __init__(self, bound: Bound, normalization: Normalization | None = None):
     self.bound = bound
     self.f = bound.f
-    self.normalization = normalization
+    self.normalization = normalization or IDENTITY
     self._compiled = {}
 
   def __call__(self, method: str, x, targets, opts: Options) -> np.ndarray:
@@ -227,6 +228,23 @@ class Explainer:
       return np.asarray(self._compiled[key](x, targets))
     except ValueError as e:  # the saliency package's word on what it cannot handle
       raise UserError(f"method {method}: {e}") from None
+
+  def curves(self, maps, x, targets, opts: Options, num_steps: int) -> dict[str, tuple]:
+    """Deletion (MoRF) and insertion curves of display maps `maps [B, *spatial]` of inputs
+    `x [B, *spatial, C]` for classes `targets [B]`: `{'deletion': (curve [B, num_steps + 1],
+    auc [B]), 'insertion': (...)}`, target probabilities; hidden voxels take `opts.baseline`
+    (the same baseline the path and perturbation methods start from)."""
+    kw = dict(
+      num_steps=num_steps,
+      batch_size=opts.batch_size,
+      key=jax.random.key(opts.seed),
+      baseline_value=_base(x, opts, self.normalization)[0],
+    )
+    curves = {
+      "deletion": saliency.deletion_curve(self.f, x, maps, targets, **kw),
+      "insertion": saliency.insertion_curve(self.f, x, maps, targets, **kw),
+    }
+    return {k: (np.asarray(c), np.asarray(a)) for k, (c, a) in curves.items()}
 
   def display_in_batches(
     self, method: str, x, targets, opts: Options, batch: int, signed: bool = False
