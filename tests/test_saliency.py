@@ -184,6 +184,14 @@ PER_SAMPLE = {
 }
 
 
+def test_a_smoothgrad_map_does_not_depend_on_the_samples_after_it(cnn2d):
+  run = lambda x, t: saliency.smoothgrad(cnn2d.f, x, t, key=jax.random.key(3), num_samples=3)
+  batched = run(cnn2d.x, TARGETS)
+  np.testing.assert_allclose(batched[:2], run(cnn2d.x[:2], TARGETS[:2]), rtol=1e-9, atol=1e-12)
+  twice = run(cnn2d.x[jnp.array([0, 0])], TARGETS[jnp.array([0, 0])])
+  assert not np.allclose(twice[0], twice[1])  # each sample draws noise of its own
+
+
 @pytest.mark.parametrize("method", sorted(PER_SAMPLE))
 def test_each_sample_map_equals_its_map_alone(cnn2d, method):
   run = PER_SAMPLE[method]

@@ -103,8 +103,8 @@ def smoothgrad(
     f: the model, `f(x) -> logits [B, K]`.
     x: inputs `[B, *spatial, C]`.
     targets: int `[B]`, or None for each sample's predicted class (at the clean input).
-    key: PRNG key; noisy copy i uses `jax.random.split(key, num_samples)[i]`, so the result
-      does not depend on `batch_size`.
+    key: PRNG key; noisy copy i of sample b uses `fold_in(split(key, num_samples)[i], b)`,
+      so the result depends neither on `batch_size` nor on the samples after b in `x`.
     num_samples: number of noisy copies.
     sigma: noise standard deviation as a fraction of each sample's (max - min), as in the
       paper (0.15 there); 0 gives the vanilla gradient (to rounding).
@@ -117,7 +117,12 @@ def smoothgrad(
   check_input(x)
   axes = tuple(range(1, x.ndim))
   scale = sigma * (jnp.max(x, axes, keepdims=True) - jnp.min(x, axes, keepdims=True))
-  make_noise = lambda k: scale * jax.random.normal(k, x.shape, x.dtype)
+  # Sample b's noise comes from fold_in(key_i, b), not from one draw over the whole batch: a
+  # map then does not depend on the batch size or on the samples after it (explain pads its
+  # last batch).
+  positions = jnp.arange(x.shape[0])
+  per_sample = lambda k, b: jax.random.normal(jax.random.fold_in(k, b), x.shape[1:], x.dtype)
+  make_noise = lambda k: scale * jax.vmap(per_sample, (None, 0))(k, positions)
   keys = jax.random.split(key, num_samples)
   return _noise_tunnel(f, x, targets, keys, make_noise, batch_size, kind)
 
