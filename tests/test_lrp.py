@@ -23,14 +23,6 @@ _spec.loader.exec_module(models)
 TARGETS = jnp.array([0, 2, 1])
 
 
-@pytest.fixture(scope="module")
-def x64():
-  previous = jax.config.jax_enable_x64
-  jax.config.update("jax_enable_x64", True)
-  yield
-  jax.config.update("jax_enable_x64", previous)
-
-
 @pytest.fixture(scope="module", params=["2d", "3d"])
 def cnn(request, x64):
   return models.model((8, 8), cin=2) if request.param == "2d" else models.model((4, 6, 6), cin=1)

@@ -13,14 +13,7 @@ import pytest
 from bugnist_jax import saliency
 from bugnist_jax.saliency.gradients import _smoothgrad_from_noise
 
-
-@pytest.fixture(scope="module", autouse=True)
-def x64():
-  """Float64 everywhere in this module, for tight comparisons; restored afterwards."""
-  previous = jax.config.jax_enable_x64
-  jax.config.update("jax_enable_x64", True)
-  yield
-  jax.config.update("jax_enable_x64", previous)
+pytestmark = pytest.mark.usefixtures("x64")  # float64 here, for tight comparisons
 
 
 # --- the test models: conv(3, SAME) relu maxpool(2) conv(3, SAME) relu | flatten dense ---

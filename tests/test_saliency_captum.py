@@ -19,28 +19,16 @@ from bugnist_jax.saliency.gradients import _smoothgrad_from_noise  # noqa: E402
 TARGETS = [0, 2, 1]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def x64():
-  previous = jax.config.jax_enable_x64
-  jax.config.update("jax_enable_x64", True)
-  yield
-  jax.config.update("jax_enable_x64", previous)
+pytestmark = pytest.mark.usefixtures("x64")  # float64 here, for tight comparisons
 
 
-@pytest.fixture(scope="module", params=[((8, 8), 2), ((4, 6, 6), 1)], ids=["2d", "3d"])
-def pair(request, x64):
-  spatial, cin = request.param
-  cnn = models.model(spatial, cin=cin)
-  return cnn, TorchCNN(cnn.params)
-
-
-def test_models_agree(pair):
-  cnn, net = pair
+def test_models_agree(torch_pair):
+  cnn, net = torch_pair
   close(cnn.f(cnn.x), net(to_torch(cnn.x)).detach().numpy(), rtol=1e-10)
 
 
-def test_saliency(pair):
-  cnn, net = pair
+def test_saliency(torch_pair):
+  cnn, net = torch_pair
   theirs = captum_attr.Saliency(net).attribute(to_torch(cnn.x), target=TARGETS, abs=False)
   close(saliency.vanilla_gradient(cnn.f, cnn.x, jnp.array(TARGETS)), to_jax_layout(theirs))
 
@@ -70,16 +58,16 @@ def test_noise_tunnel_with_the_same_noise(kind, monkeypatch, x64):
   close(ours, to_jax_layout(theirs))
 
 
-def test_integrated_gradients(pair):
-  cnn, net = pair
+def test_integrated_gradients(torch_pair):
+  cnn, net = torch_pair
   ours = saliency.integrated_gradients(cnn.f, cnn.x, jnp.array(TARGETS), steps=16, batch_size=5)
   ig = captum_attr.IntegratedGradients(net)
   theirs = ig.attribute(to_torch(cnn.x), target=TARGETS, n_steps=16, method="gausslegendre")
   close(ours, to_jax_layout(theirs))
 
 
-def test_layer_grad_cam(pair):
-  cnn, net = pair
+def test_layer_grad_cam(torch_pair):
+  cnn, net = torch_pair
   ours = saliency.grad_cam(cnn.features, cnn.head, cnn.x, jnp.array(TARGETS), upsample=False)
   theirs = captum_attr.LayerGradCam(net, net.relu2).attribute(
     to_torch(cnn.x), target=TARGETS, relu_attributions=True
@@ -93,16 +81,16 @@ def test_layer_grad_cam(pair):
   )
 
 
-def test_guided_backprop(pair):
-  cnn, net = pair
+def test_guided_backprop(torch_pair):
+  cnn, net = torch_pair
   ours = saliency.guided_backprop(cnn.f, cnn.x, jnp.array(TARGETS))
   theirs = captum_attr.GuidedBackprop(net).attribute(to_torch(cnn.x), target=TARGETS)
   close(ours, to_jax_layout(theirs))
   assert not np.allclose(ours, saliency.vanilla_gradient(cnn.f, cnn.x, jnp.array(TARGETS)))
 
 
-def test_occlusion(pair):
-  cnn, net = pair
+def test_occlusion(torch_pair):
+  cnn, net = torch_pair
   nd, channels = cnn.x.ndim - 2, cnn.x.shape[-1]
   window, stride = (3,) * nd, (2,) * nd
   ours = saliency.occlusion(

@@ -32,12 +32,7 @@ from pytorch_grad_cam.utils.svd_on_activations import get_2d_projection  # noqa:
 TARGETS = [0, 2, 1]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def x64():
-  previous = jax.config.jax_enable_x64
-  jax.config.update("jax_enable_x64", True)
-  yield
-  jax.config.update("jax_enable_x64", previous)
+pytestmark = pytest.mark.usefixtures("x64")  # float64 here, for tight comparisons
 
 
 def split_at_relu1(p: dict, before_relu: bool = False):

@@ -21,12 +21,7 @@ quantus = import_peer("quantus")  # Quantus imports zennit, and zennit torchvisi
 TARGETS = np.array([0, 2, 1])
 
 
-@pytest.fixture(scope="module", autouse=True)
-def x64():
-  previous = jax.config.jax_enable_x64
-  jax.config.update("jax_enable_x64", True)
-  yield
-  jax.config.update("jax_enable_x64", previous)
+pytestmark = pytest.mark.usefixtures("x64")  # float64 here, for tight comparisons
 
 
 class NumpyModel:

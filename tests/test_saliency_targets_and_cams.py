@@ -21,12 +21,7 @@ _spec.loader.exec_module(models)
 TARGETS = jnp.array([0, 2, 1])
 
 
-@pytest.fixture(scope="module", autouse=True)
-def x64():
-  previous = jax.config.jax_enable_x64
-  jax.config.update("jax_enable_x64", True)
-  yield
-  jax.config.update("jax_enable_x64", previous)
+pytestmark = pytest.mark.usefixtures("x64")  # float64 here, for tight comparisons
 
 
 @pytest.fixture(scope="module", params=["2d", "3d"])

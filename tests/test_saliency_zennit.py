@@ -26,19 +26,7 @@ from zennit.canonizers import SequentialMergeBatchNorm  # noqa: E402
 TARGETS = [0, 2, 1]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def x64():
-  previous = jax.config.jax_enable_x64
-  jax.config.update("jax_enable_x64", True)
-  yield
-  jax.config.update("jax_enable_x64", previous)
-
-
-@pytest.fixture(scope="module", params=[((8, 8), 2), ((4, 6, 6), 1)], ids=["2d", "3d"])
-def pair(request, x64):
-  spatial, cin = request.param
-  cnn = models.model(spatial, cin=cin)
-  return cnn, TorchCNN(cnn.params)
+pytestmark = pytest.mark.usefixtures("x64")  # float64 here, for tight comparisons
 
 
 def zennit_lrp(net, x, composite, canonizers=()):
@@ -83,8 +71,8 @@ RULES = {
 
 
 @pytest.mark.parametrize("name", sorted(RULES))
-def test_lrp_matches_zennit(pair, name):
-  cnn, net = pair
+def test_lrp_matches_zennit(torch_pair, name):
+  cnn, net = torch_pair
   kwargs, composite = RULES[name]
   low, high = -3.0, 3.0  # bounds of the standard-normal test inputs
   ours = saliency.lrp(cnn.f, cnn.x, jnp.array(TARGETS), low=low, high=high, **kwargs)
