@@ -25,6 +25,7 @@ from bugnist_jax import cli, compile
 from bugnist_jax.attribution.baselines import baseline
 from bugnist_jax.attribution.methods import METHODS, Options, check_methods, run_method
 from bugnist_jax.models.adapters import Bound
+from bugnist_jax.options import validate
 
 MODEL = {"channels": (16, 32, 64, 128), "dense": 256}  # BugCNN3D as the studies train it
 
@@ -144,19 +145,25 @@ def markdown(results: list[dict]) -> str:
   return "\n".join(rows) + "\n"
 
 
-_SHAPE = flags.DEFINE_list("shape", ["128", "64", "64"], "volume D,H,W")
-_METHODS = flags.DEFINE_list("methods", None, "methods to time (default: all of METHODS)")
-_REPEATS = flags.DEFINE_integer("repeats", 3, "timed rounds")
-_OUT = flags.DEFINE_string("out", "benchmarks/out/methods", "folder for methods.json/.md")
-_TORCH = flags.DEFINE_bool("torch", True, "also time the Captum peers (if installed)")
+def define_flags() -> None:
+  """The command's flags (defined when it runs, not at import: benchmarks.run has its own)."""
+  flags.DEFINE_list("shape", ["128", "64", "64"], "volume D,H,W")
+  flags.DEFINE_list("methods", None, "methods to time (default: all of METHODS)")
+  flags.DEFINE_integer("repeats", 3, "timed rounds", lower_bound=1)
+  flags.DEFINE_string("out", "benchmarks/out/methods", "folder for methods.json/.md")
+  flags.DEFINE_bool("torch", True, "also time the Captum peers (if installed)")
+  cli.define_dataclass(Options)
 
 
 def main(f) -> None:
-  shape = tuple(int(s) for s in _SHAPE.value)
-  opts = cli.from_flags(Options, f)
-  peers = _TORCH.value and torch_module() is not None
-  results = run_interleaved(runners(shape, _METHODS.value, opts, peers=peers), _REPEATS.value)
-  out = pathlib.Path(_OUT.value)
+  try:
+    shape = tuple(int(s) for s in f.shape)
+  except ValueError:
+    cli.fail(f"--shape: expected integers D,H,W, got {','.join(f.shape)}")
+  opts = validate(cli.from_flags(Options, f))
+  peers = f.torch and torch_module() is not None
+  results = run_interleaved(runners(shape, f.methods, opts, peers=peers), f.repeats)
+  out = pathlib.Path(f.out)
   out.mkdir(parents=True, exist_ok=True)
   threads = len(os.sched_getaffinity(0))
   doc = {"environment": environment(threads, torch_module() if peers else None)}
@@ -167,4 +174,4 @@ def main(f) -> None:
 
 
 if __name__ == "__main__":
-  cli.run(main, lambda: cli.define_dataclass(Options), doc=__doc__)
+  cli.run(main, define_flags, doc=__doc__)
