@@ -37,12 +37,13 @@ def _captum(name: str, **kw) -> Callable:
     import captum.attr
 
     cls = getattr(captum.attr, name)
+    args = {k: v(x, base, o) for k, v in kw.items()}
     if name == "NoiseTunnel":
       std = o.sigma * float(x.max() - x.min())  # our sigma is a fraction of (max - min)
-      return cls(captum.attr.Saliency(model)).attribute(
-        x, target=target, nt_samples=o.num_samples, nt_samples_batch_size=o.batch_size, stdevs=std
-      )
-    return cls(model).attribute(x, target=target, **{k: v(x, base, o) for k, v in kw.items()})
+      args |= dict(nt_samples=o.num_samples, nt_samples_batch_size=o.batch_size, stdevs=std)
+      args["abs"] = False  # Saliency's default takes |g| before the mean
+      return cls(captum.attr.Saliency(model)).attribute(x, target=target, **args)
+    return cls(model).attribute(x, target=target, **args)
 
   return call
 
@@ -52,7 +53,10 @@ _STRIDE = lambda x, b, o: (1, *(o.stride,) * (x.ndim - 2))
 PEERS: dict[str, Callable] = {
   "vanilla_gradient": _captum("Saliency", abs=lambda x, b, o: False),
   "input_x_gradient": _captum("InputXGradient"),
-  "smoothgrad": _captum("NoiseTunnel"),
+  **{
+    kind: _captum("NoiseTunnel", nt_type=lambda x, b, o, kind=kind: kind)
+    for kind in ("smoothgrad", "smoothgrad_sq", "vargrad")
+  },
   "integrated_gradients": _captum(
     "IntegratedGradients",
     baselines=lambda x, b, o: b,
