@@ -157,6 +157,11 @@ def test_integrated_gradients_completeness(cnn):
   expected = pick(cnn.x) - pick(baseline)
   total = np.asarray(attr).reshape(len(TARGETS), -1).sum(axis=1)
   np.testing.assert_allclose(total, expected, rtol=0.01, atol=1e-3 * np.abs(expected).max())
+  delta = saliency.completeness_delta(cnn.f, cnn.x, attr, TARGETS, baseline=baseline)
+  np.testing.assert_allclose(delta, total - expected, rtol=1e-9, atol=1e-12)
+  coarse = saliency.integrated_gradients(cnn.f, cnn.x, TARGETS, baseline=baseline, steps=1)
+  coarse_delta = saliency.completeness_delta(cnn.f, cnn.x, coarse, TARGETS, baseline=baseline)
+  assert np.abs(coarse_delta).max() > np.abs(delta).max()  # fewer steps miss more
   # Chunked, and jit-compiled by the caller with the static arguments named.
   jitted = jax.jit(
     saliency.integrated_gradients, static_argnums=0, static_argnames=("steps", "batch_size")

@@ -50,6 +50,7 @@ from bugnist_jax.saliency.complexity import complexity, sparseness
 from bugnist_jax.saliency.faithfulness import deletion_curve, insertion_curve, road_impute
 from bugnist_jax.saliency.gradients import (
   SMOOTHGRAD_KINDS,
+  completeness_delta,
   input_x_gradient,
   integrated_gradients,
   smoothgrad,
@@ -102,6 +103,7 @@ from bugnist_jax.saliency.shap import block_mask, feature_ablation, gradient_sha
 __all__ = [
   "avg_sensitivity",
   "complexity",
+  "completeness_delta",
   "faithfulness_correlation",
   "infidelity",
   "max_sensitivity",

@@ -19,6 +19,7 @@ from bugnist_jax.saliency._common import (
   check_input,
   check_positive,
   chunked_sum,
+  pick,
   resolve_targets,
   target_gradient,
   with_targets,
@@ -185,3 +186,29 @@ def integrated_gradients(
   diff = x - baseline
   weighted_grad = lambda aw: aw[1] * target_gradient(f, baseline + aw[0] * diff, targets)
   return (diff * chunked_sum(weighted_grad, (alphas, weights), batch_size)).astype(x.dtype)
+
+
+@partial(jax.jit, static_argnums=0)
+def completeness_delta(
+  f: Model,
+  x: Array,
+  attributions: Array,
+  targets: Array | None = None,
+  *,
+  baseline: Array | float | None = None,
+) -> Array:
+  """How far a path attribution misses completeness (Captum's `convergence_delta`): `[B]`,
+  `sum(attributions[b]) - (logits(x)[b, t] - logits(baseline)[b, t])`.
+
+  Near 0 (relative to the logit gap) for Integrated Gradients with enough `steps`; more steps
+  shrink it. `x`, `attributions` `[B, *spatial, C]`; `targets` int `[B]` or None (predicted
+  classes at `x`); `baseline` as in `integrated_gradients` (None: zeros).
+  """
+  check_input(x)
+  if attributions.shape != x.shape:
+    raise ValueError(f"attributions: expected shape {x.shape}, got {attributions.shape}")
+  base = jnp.zeros_like(x) if baseline is None else jnp.asarray(baseline, x.dtype)
+  logits = f(x)
+  targets = resolve_targets(logits, targets)
+  gap = pick(logits, targets) - pick(f(jnp.broadcast_to(base, x.shape)), targets)
+  return attributions.reshape(x.shape[0], -1).sum(1) - gap
