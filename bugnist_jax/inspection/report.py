@@ -88,7 +88,7 @@ def look_inside(workdir, request: LookInsideRequest | None = None) -> list[pathl
   )
   paths.append(path)
 
-  explainer = Explainer(run.bound())
+  explainer = Explainer(run.bound(), run.normalization)
   targets = jnp.asarray(items["label"])
   shown = {m: display_map(m, explainer(m, x, targets, Options())) for m in methods}
   for b, i in enumerate(examples):

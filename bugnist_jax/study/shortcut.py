@@ -123,7 +123,7 @@ def analyse_condition(config, run_dir: pathlib.Path) -> tuple[dict, dict]:
   labels, num_classes = items["label"], len(run.class_names)
   accuracy = evaluate_run(run_dir, ("test",))["test"]["accuracy"]
   x = np.asarray(run.inputs(items["image"]))
-  explainer = Explainer(run.bound(s.cam_layer))
+  explainer = Explainer(run.bound(s.cam_layer), run.normalization)
   opts = Options(num_samples=s.smoothgrad_samples, steps=s.ig_steps, layer=s.cam_layer, seed=s.seed)
   result = {"accuracy": accuracy, "methods": {}}
   if config.data.remove_packing:
