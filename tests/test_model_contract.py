@@ -3,6 +3,8 @@
 A new registered model gets these tests for free: stage declarations and shapes, forward with
 start/stop composing to the full model, receptive fields against gradient support, feature
 maps, split_at, the eval view, every method of the explain table, and look_inside's figures.
+A model composed with the precortical front-end (`models.precortical`) is a case too, for each
+variant its spec lists in `test_frontends` (named '<model>+<variant>').
 """
 
 import jax
@@ -19,10 +21,15 @@ from bugnist_jax.models import MODELS, ContractError, Stage, StagedModel, check_
 from bugnist_jax.models.adapters import Bound, as_function, split_at
 from bugnist_jax.models.layers import DenseBlock, Logits
 
-NAMES = sorted(MODELS)
+NAMES = sorted(MODELS) + [
+  f"{name}+{variant}" for name in sorted(MODELS) for variant in MODELS[name].test_frontends
+]
 
 
-def _tiny(name, num_classes=3, seed=0, **overrides):
+def _tiny(case, num_classes=3, seed=0, **overrides):
+  name, _, variant = case.partition("+")
+  if variant:
+    overrides = {"frontend": "precortical", "frontend_variant": variant} | overrides
   spec = MODELS[name]
   model = get_model(
     name,
@@ -132,6 +139,10 @@ def test_look_inside_figures(tiny, tmp_path):
   _, model, spec, x = tiny
   paths = inspection.save_feature_maps(model, x[:1], tmp_path)
   assert len(paths) == len(model.spatial_layers()) and all(p.stat().st_size > 500 for p in paths)
+  shown = inspection.stage_filters(model)
+  filters = inspection.save_filters(model, tmp_path / "filters")
+  assert len(filters) == len(shown) and all(p.stat().st_size > 500 for p in filters)
+  assert all(k.ndim == len(spec.test_input_shape) + 2 for k in shown.values())
   source, norm = _Images(spec), Normalization(0.5, 0.25)
   patches, captions, idx = inspection.top_patches(
     model, source, norm, model.cam_layer(), 0, k=2, batch_size=2

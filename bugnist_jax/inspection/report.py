@@ -10,6 +10,7 @@ from bugnist_jax import viz
 from bugnist_jax.attribution.methods import Explainer, Options, check_methods, display_map
 from bugnist_jax.errors import UserError
 from bugnist_jax.inspection.features import save_feature_maps
+from bugnist_jax.inspection.filters import save_filters
 from bugnist_jax.inspection.patches import top_patches
 from bugnist_jax.models.contract import ContractError, check_model
 from bugnist_jax.options import option, validate
@@ -56,6 +57,7 @@ def look_inside(workdir, request: LookInsideRequest | None = None) -> list[pathl
   x = norm(items["image"])
   title = f"{names[int(items['label'][0])]} (step {run.step}) "
   paths = save_feature_maps(model, x[:1], out / "features", title=title)
+  paths += save_filters(model, out / "filters", title=f"step {run.step}: ")
 
   scan = dict(transforms=transforms, k=request.top_k)
   try:

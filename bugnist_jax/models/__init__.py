@@ -1,9 +1,11 @@
 """Model registry: `MODELS[name]` is a `ModelSpec`; `get_model(name, **kwargs)` builds one.
 
 A spec's config defaults are its constructor's keyword defaults, minus what the data decides
-(`DATA_ARGS`), so `config.model` for a 2D model holds that model's fields and nothing else.
-`test_kwargs` and `test_input_shape` build a tiny version for the contract test
-(`tests/test_model_contract.py`), which every registered model gets for free.
+(`DATA_ARGS`), plus the front-end's fields (`precortical.FIELDS`: every model can run behind
+the precortical front-end, `frontend='precortical'`), so `config.model` for a 2D model holds
+that model's fields and nothing else. `test_kwargs` and `test_input_shape` build a tiny
+version for the contract test (`tests/test_model_contract.py`), which every registered model
+gets for free, also behind each front-end variant of `test_frontends`.
 """
 
 import dataclasses
@@ -18,6 +20,9 @@ from bugnist_jax.errors import UserError
 from bugnist_jax.models.cnn2d import CaltechCNN
 from bugnist_jax.models.cnn3d import BugCNN3D
 from bugnist_jax.models.contract import ContractError, Stage, check_model
+from bugnist_jax.models.lenet import LeNet5
+from bugnist_jax.models.precortical import FIELDS as FRONTEND_FIELDS
+from bugnist_jax.models.precortical import compose
 from bugnist_jax.models.staged import StagedModel
 from bugnist_jax.models.vgg import VGG19
 
@@ -35,17 +40,20 @@ class ModelSpec:
   test_input_shape: tuple[int, ...]
   test_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
   test_in_channels: int = 1
+  test_frontends: tuple[str, ...] = ()  # front-end variants the contract test also composes
 
   def defaults(self) -> dict[str, Any]:
-    """{field: default} of the constructor's config fields (keyword defaults, data args out)."""
+    """{field: default} of the config fields: the constructor's keyword defaults (data args
+    out), then the front-end's."""
     params = inspect.signature(self.cls.__init__).parameters.values()
-    return {
+    own = {
       p.name: p.default
       for p in params
       if p.kind is p.KEYWORD_ONLY
       and p.name not in DATA_ARGS
       and p.default is not inspect.Parameter.empty
     }
+    return own | FRONTEND_FIELDS
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -54,6 +62,7 @@ MODELS: dict[str, ModelSpec] = {
     "the BugNIST study's 3D CNN: four conv+pool stages, two dense layers",
     test_input_shape=(16, 16, 16),
     test_kwargs={"channels": (2, 3, 4, 4), "dense": 6},
+    test_frontends=("fixed",),
   ),
   "cnn2d": ModelSpec(
     CaltechCNN,
@@ -61,6 +70,13 @@ MODELS: dict[str, ModelSpec] = {
     test_input_shape=(64, 64),
     test_kwargs={"arch": 3, "dense": 6},
     test_in_channels=3,
+  ),
+  "lenet5": ModelSpec(
+    LeNet5,
+    "Fioresi and Petkovic's LeNet-5: tanh, average pools, 32x32 input, norm None/batch/instance",
+    test_input_shape=(32, 32),
+    test_kwargs={"norm": "batch"},
+    test_frontends=("learned",),
   ),
   "vgg19": ModelSpec(
     VGG19,
@@ -83,6 +99,8 @@ def get_model(name: str, *, rngs: nnx.Rngs | None = None, **kwargs) -> StagedMod
   """Builds the model registered as `name`; kwargs go to its constructor.
 
   A keyword the model does not take is a ValueError naming it and listing the valid ones.
+  `frontend='precortical'` (and the other `precortical.FIELDS`) puts the precortical
+  front-end in front of it.
   """
   spec = model_spec(name)
   valid = set(spec.defaults()) | set(DATA_ARGS)
@@ -92,7 +110,8 @@ def get_model(name: str, *, rngs: nnx.Rngs | None = None, **kwargs) -> StagedMod
       f"{unknown[0]!r} is not a field of model {name!r}; valid: "
       f"{', '.join(sorted(spec.defaults()))}"
     )
-  return spec.cls(rngs=rngs or nnx.Rngs(0), **kwargs)
+  front = {k: kwargs.pop(k) for k in list(kwargs) if k in FRONTEND_FIELDS}
+  return compose(spec.cls, front, rngs=rngs or nnx.Rngs(0), **kwargs)
 
 
 def build_model(config, image_shape, num_classes: int, rngs: nnx.Rngs | None = None) -> StagedModel:
@@ -136,6 +155,8 @@ __all__ = [
   "BugCNN3D",
   "CaltechCNN",
   "ContractError",
+  "FRONTEND_FIELDS",
+  "LeNet5",
   "ModelSpec",
   "Stage",
   "StagedModel",

@@ -25,6 +25,7 @@ All methods are jit-compiled with the callables and sample counts static: build 
 reuse it, since a new lambda per call means a new compilation.
 """
 
+from bugnist_jax.saliency._maps import gaussian_radius
 from bugnist_jax.saliency.cam import (
   grad_cam,
   grad_cam_plus_plus,
@@ -77,6 +78,7 @@ __all__ = [
   "deletion_curve",
   "energy_pointing_game",
   "gaussian_filter",
+  "gaussian_radius",
   "insertion_curve",
   "per_class_mean",
   "pointing_game",
