@@ -28,7 +28,7 @@ def base(model: str = "bugcnn3d") -> ml_collections.ConfigDict:
   c.data.source = "synthetic3d"  # a key of bugnist_jax.data.datasets.SOURCES
   c.data.root = config_dict.placeholder(str)  # data folder for sources read from disk
   c.data.shape = (64, 32, 32)  # spatial shape every item must have (Z, Y, X) / (H, W)
-  c.data.num_examples = 2400  # synthetic sources: how many to generate
+  c.data.num_examples = 2400  # synthetic sources: how many to generate; digits: at most
   c.data.shortcut_strength = 0.5  # synthetic3d: 0 = cotton says nothing, 1 = gives class away
   c.data.seed = 0  # synthetic generation and the split
   c.data.split_fractions = (0.7, 0.15, 0.15)  # train, validation, test
@@ -48,6 +48,11 @@ def base(model: str = "bugcnn3d") -> ml_collections.ConfigDict:
   c.data.num_workers = 0  # grain worker processes (0: threads in the main process)
   c.data.prefetch = 4  # batches read ahead
   c.data.normalization_examples = 128  # training items used to fit mean and std
+  # Light augmentation (bugnist_jax.data.light): per training item a contrast change
+  # x -> (x - <x>) / sigma + <x> and a brightness shift x -> x - mu on intensities in [0, 1].
+  c.data.light_augment = False
+  c.data.light_mu = (-2.0, 2.0)  # mu ~ U(low, high)
+  c.data.light_sigma = (0.1, 4.0)  # sigma ~ U(low, high), low > 0
 
   c.model = model_config(model)  # fields: see the model class's docstring
 
@@ -68,6 +73,14 @@ def base(model: str = "bugcnn3d") -> ml_collections.ConfigDict:
   c.train.extra_loss = ""  # '' or a key of bugnist_jax.training.losses.EXTRA_LOSSES
   c.train.extra_loss_weight = 0.0
   c.train.freeze = ()  # stage-name prefixes whose parameters stay fixed, e.g. ('conv', 'pool')
+  # PGD adversarial training (bugnist_jax.training.adversarial): every step trains on PGD
+  # examples of its batch. Sizes are in intensity units (inputs in [0, 1]).
+  c.train.adversarial = ml_collections.ConfigDict()
+  c.train.adversarial.norm = ""  # '' (off), 'linf' or 'l2'
+  c.train.adversarial.epsilon = 0.1  # radius of the ball around each input
+  c.train.adversarial.steps = 7
+  c.train.adversarial.step_size = 0.0  # 0: 2.5 * epsilon / steps (Madry et al.)
+  c.train.adversarial.random_start = True
 
   c.eval = ml_collections.ConfigDict()
   c.eval.batch_size = 32

@@ -15,7 +15,7 @@ from bugnist_jax.data.sources import SubsetSource
 from bugnist_jax.errors import UserError
 from bugnist_jax.log import say
 from bugnist_jax.models import build_model
-from bugnist_jax.training import checkpoint, losses, sharding
+from bugnist_jax.training import adversarial, checkpoint, losses, sharding
 from bugnist_jax.training.metrics_log import MetricsLog
 from bugnist_jax.training.optim import make_optimizer
 from bugnist_jax.training.progress import Progress
@@ -107,7 +107,10 @@ def train_and_evaluate(config, workdir: str | pathlib.Path) -> dict:
       say(f"resumed from step {step} of {total_steps}")
     state = sharding.replicate(state, mesh)
     extra_loss = losses.get_extra_loss(cfg.extra_loss)
-    train_step = make_train_step(graphdef, info.normalization, extra_loss, cfg.extra_loss_weight)
+    attack = adversarial.from_config(cfg, config.seed)
+    train_step = make_train_step(
+      graphdef, info.normalization, extra_loss, cfg.extra_loss_weight, adversarial=attack
+    )
     eval_step = make_eval_step(graphdef, info.normalization)
     progress = Progress(total_steps, start=step, unit="step")
     sums, count, t_last = None, 0, time.perf_counter()
