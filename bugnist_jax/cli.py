@@ -94,29 +94,30 @@ def parse_flags(argv: list[str]) -> list[str]:
     fail(message)
 
 
-def define_dataclass(cls: type) -> None:
+def define_dataclass(cls: type, flag_values: flags.FlagValues = FLAGS) -> None:
   """One flag per field of the options dataclass `cls` (nested dataclasses flattened), with
   the field's help; `tuple[...]` fields are comma-separated lists."""
+  kw = {"flag_values": flag_values}
   for field in dataclasses.fields(cls):
     default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
     if dataclasses.is_dataclass(default):
-      define_dataclass(type(default))
+      define_dataclass(type(default), flag_values)
       continue
     kind, _, sequence = field_type(field)
     help_text = field.metadata.get("help", field.name)
     choices = field.metadata.get("choices")
     if sequence:
-      flags.DEFINE_list(field.name, [str(v) for v in default], help_text)
+      flags.DEFINE_list(field.name, [str(v) for v in default], help_text, **kw)
     elif kind is bool:
-      flags.DEFINE_boolean(field.name, default, help_text)
+      flags.DEFINE_boolean(field.name, default, help_text, **kw)
     elif kind is int:
-      flags.DEFINE_integer(field.name, default, help_text)
+      flags.DEFINE_integer(field.name, default, help_text, **kw)
     elif kind is float:
-      flags.DEFINE_float(field.name, default, help_text)
+      flags.DEFINE_float(field.name, default, help_text, **kw)
     elif choices:
-      flags.DEFINE_enum(field.name, default, list(choices), help_text)
+      flags.DEFINE_enum(field.name, default, list(choices), help_text, **kw)
     else:
-      flags.DEFINE_string(field.name, default, help_text)
+      flags.DEFINE_string(field.name, default, help_text, **kw)
 
 
 def from_flags(cls: type, values: flags.FlagValues = FLAGS) -> Any:

@@ -99,14 +99,7 @@ def test_missing_data_root_is_one_line(tmp_path):
 def test_corrupt_tiff_in_real_layout_is_named(tmp_path):
   from bugnist_jax.data.kaggle_export import write_synthetic
 
-  write_synthetic(
-    tmp_path / "data",
-    num_examples=24,
-    shape=(32, 16, 16),
-    seed=0,
-    shortcut_strength=0.5,
-    masks=False,
-  )
+  write_synthetic(tmp_path / "data", 24, (32, 16, 16), seed=0, shortcut_strength=0.5, masks=False)
   bad = sorted((tmp_path / "data" / "train" / "GH").glob("*.tif"))[0]
   bad.write_bytes(b"II*\x00garbage")
   (tmp_path / "data" / "train" / "AC" / ".DS_Store").write_bytes(b"\x00\x01")
@@ -127,14 +120,7 @@ def test_real_layout_trains_end_to_end(tmp_path):
   from bugnist_jax.data.kaggle_export import write_synthetic
   from bugnist_jax.training.loop import train_and_evaluate
 
-  write_synthetic(
-    tmp_path / "data",
-    num_examples=48,
-    shape=(32, 16, 16),
-    seed=1,
-    shortcut_strength=0.5,
-    masks=False,
-  )
+  write_synthetic(tmp_path / "data", 48, (32, 16, 16), seed=1, shortcut_strength=0.5, masks=False)
   (tmp_path / "data" / "train" / "AC" / "notes.txt").write_text("stray file, said once")
   config = smoke_config(
     **{"data.source": "bugnist3d", "data.root": str(tmp_path / "data"), "train.num_epochs": 1}

@@ -34,15 +34,8 @@ class Tiny2D(nnx.Module):
 def _model(ndim: int, conv_impl: str, pool_impl: str) -> nnx.Module:
   if ndim == 2:
     return Tiny2D(conv_impl, pool_impl)
-  return get_model(
-    "bugcnn3d",
-    input_shape=(32, 16, 16),
-    channels=(4, 6, 8, 8),
-    dense=8,
-    num_classes=3,
-    conv_impl=conv_impl,
-    pool_impl=pool_impl,
-  )
+  tiny = dict(input_shape=(32, 16, 16), channels=(4, 6, 8, 8), dense=8, num_classes=3)
+  return get_model("bugcnn3d", conv_impl=conv_impl, pool_impl=pool_impl, **tiny)
 
 
 @nnx.jit  # one compile per variant instead of one per eager op

@@ -1,11 +1,11 @@
-"""Tests for bugnist_jax.saliency.metrics on tiny hand-built 2D and 3D cases."""
+"""Tests for the saliency metrics (localisation, shortcut, faithfulness) on tiny 2D and 3D cases."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from bugnist_jax.saliency import metrics as M
+from bugnist_jax import saliency as M
 
 SHAPES = [(2, 6, 5), (2, 4, 5, 6)]  # [B, H, W] and [B, D, H, W]
 

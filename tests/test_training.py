@@ -24,14 +24,8 @@ def _batch(seed, n=4, shape=(32, 16, 16)):
 
 
 def test_train_and_eval_steps_compile_once():
-  model = get_model(
-    "bugcnn3d",
-    input_shape=(32, 16, 16),
-    channels=(2, 4, 4, 4),
-    dense=8,
-    dropout=0.2,
-    batch_norm=True,
-  )
+  tiny = dict(input_shape=(32, 16, 16), channels=(2, 4, 4, 4), dense=8)
+  model = get_model("bugcnn3d", dropout=0.2, batch_norm=True, **tiny)
   optimizer = nnx.Optimizer(model, optax.adam(1e-3), wrt=nnx.Param)
   graphdef, state = nnx.split((model, optimizer))
   train_step = make_train_step(graphdef, Normalization(0.2, 0.3))

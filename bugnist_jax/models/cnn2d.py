@@ -68,18 +68,10 @@ class CaltechCNN(StagedModel):
     names, size, width = [], tuple(input_shape), in_channels
     for i, (kernel, filters) in enumerate(convs, start=1):
       stride = 4 if i == 1 else 1  # only the stem subsamples
-      block = ConvBlock(
-        width,
-        filters,
-        ndim=2,
-        kernel=kernel,
-        strides=stride,
-        pool=None,
-        conv_impl=conv_impl,
-        dtype=dtype,
-        rngs=rngs,
+      unpooled = dict(ndim=2, pool=None, conv_impl=conv_impl, dtype=dtype, rngs=rngs)
+      setattr(
+        self, f"conv{i}", ConvBlock(width, filters, kernel=kernel, strides=stride, **unpooled)
       )
-      setattr(self, f"conv{i}", block)
       names.append(f"conv{i}")
       size, width = apply_ops(size, [window(kernel, stride, "SAME", 2)]), filters
       if i in pools_after:

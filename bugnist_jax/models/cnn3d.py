@@ -39,18 +39,11 @@ class BugCNN3D(StagedModel):
     widths = (in_channels, *channels)
     self.input_shape, self.in_channels = tuple(input_shape), int(in_channels)
     self.layer_names = ("block1", "block2", "block3", "block4", "dense1", "logits")
+    same = dict(ndim=3, batch_norm=batch_norm, pool_impl=pool_impl, conv_impl=conv_impl)
     for i in range(4):
-      block = ConvBlock(
-        widths[i],
-        widths[i + 1],
-        ndim=3,
-        batch_norm=batch_norm,
-        pool_impl=pool_impl,
-        conv_impl=conv_impl,
-        dtype=dtype,
-        rngs=rngs,
+      setattr(
+        self, f"block{i + 1}", ConvBlock(widths[i], widths[i + 1], dtype=dtype, rngs=rngs, **same)
       )
-      setattr(self, f"block{i + 1}", block)
     flat = math.prod(s // 16 for s in input_shape) * channels[-1]
     if flat == 0:
       raise ValueError(f"input_shape {tuple(input_shape)} is too small for 4 poolings by 2")

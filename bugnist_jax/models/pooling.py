@@ -142,9 +142,9 @@ class ReluMaxPool(nnx.Module):
     return relu_max_pool(x, self.window, self.impl, bias=bias)
 
 
-class MaxPool(Stage):
-  """Max pool with a square window, any stride and padding ('VALID', 'SAME' or explicit
-  (lo, hi) pairs, padded with -inf as torch's MaxPool), on [B, *S, C]."""
+class _WindowPool(Stage):
+  """A pool with a square window, any stride (default: the window) and padding ('VALID',
+  'SAME' or explicit (lo, hi) pairs), on [B, *S, C]."""
 
   kind = SPATIAL
 
@@ -153,6 +153,13 @@ class MaxPool(Stage):
     self.stride = self.window if stride is None else int(stride)
     self.padding = padding if isinstance(padding, str) else tuple(map(tuple, padding))
 
+  def rf_ops(self, ndim: int) -> list[Op]:
+    return [window(self.window, self.stride, self.padding, ndim)]
+
+
+class MaxPool(_WindowPool):
+  """torch's MaxPool: padding counts as -inf."""
+
   def __call__(self, x: jax.Array) -> jax.Array:
     ndim = x.ndim - 2
     if self.window == self.stride and self.padding == "VALID":  # the fast, non-overlapping path
@@ -160,9 +167,6 @@ class MaxPool(Stage):
     return nnx.max_pool(
       x, window_shape=(self.window,) * ndim, strides=(self.stride,) * ndim, padding=self.padding
     )
-
-  def rf_ops(self, ndim: int) -> list[Op]:
-    return [window(self.window, self.stride, self.padding, ndim)]
 
 
 def avg_pool(
@@ -181,21 +185,11 @@ def avg_pool(
   return total / window**ndim
 
 
-class AvgPool(Stage):
-  """Average pool (torch's AvgPool with count_include_pad=True) on [B, *S, C]."""
-
-  kind = SPATIAL
-
-  def __init__(self, window: int = 2, stride: int | None = None, padding: Padding = "VALID"):
-    self.window = int(window)
-    self.stride = self.window if stride is None else int(stride)
-    self.padding = padding if isinstance(padding, str) else tuple(map(tuple, padding))
+class AvgPool(_WindowPool):
+  """torch's AvgPool with count_include_pad=True: padding counts as zeros."""
 
   def __call__(self, x: jax.Array) -> jax.Array:
     return avg_pool(x, self.window, self.stride, self.padding)
-
-  def rf_ops(self, ndim: int) -> list[Op]:
-    return [window(self.window, self.stride, self.padding, ndim)]
 
 
 def _adaptive_matrix(n: int, out: int) -> np.ndarray:

@@ -25,7 +25,7 @@ All methods are jit-compiled with the callables and sample counts static: build 
 reuse it, since a new lambda per call means a new compilation.
 """
 
-from bugnist_jax.saliency._maps import gaussian_radius
+from bugnist_jax.saliency._maps import gaussian_filter, gaussian_radius, voxel_ranks
 from bugnist_jax.saliency.cam import (
   grad_cam,
   grad_cam_plus_plus,
@@ -34,6 +34,7 @@ from bugnist_jax.saliency.cam import (
   layer_cam,
   score_cam,
 )
+from bugnist_jax.saliency.faithfulness import deletion_curve, insertion_curve, road_impute
 from bugnist_jax.saliency.gradients import (
   SMOOTHGRAD_KINDS,
   input_x_gradient,
@@ -42,19 +43,14 @@ from bugnist_jax.saliency.gradients import (
   vanilla_gradient,
 )
 from bugnist_jax.saliency.guided import guided_backprop, guided_relu, rewrite_relus
-from bugnist_jax.saliency.metrics import (
+from bugnist_jax.saliency.localisation import (
   ShortcutScore,
-  deletion_curve,
   energy_pointing_game,
-  gaussian_filter,
-  insertion_curve,
   per_class_mean,
   pointing_game,
   relevance_mass_accuracy,
   relevance_rank_accuracy,
-  road_impute,
   shortcut_score,
-  voxel_ranks,
 )
 from bugnist_jax.saliency.occlusion import occlusion
 from bugnist_jax.saliency.postprocess import (

@@ -1,5 +1,6 @@
 """Faithfulness: ROAD imputation, deletion and insertion curves (does removing what the map
-points at change the prediction?). See `metrics` for the shared conventions."""
+points at change the prediction?). Conventions as in `localisation`; inputs `x` are
+channels-last `[B, *spatial, C]`."""
 
 import math
 from collections.abc import Callable

@@ -1,7 +1,17 @@
 """Localisation metrics (does the map point at the object?) and the shortcut share.
 
 maps and masks are `[B, *spatial]`; every score is per sample `[B]`, nan where undefined
-(an empty mask, a map without relevance). See `metrics` for the shared conventions.
+(an empty mask, a map without relevance).
+
+Conventions of every metric (here and in `faithfulness`):
+- maps are `[B, *spatial]` (2D `[B, H, W]` or 3D `[B, D, H, W]`); a map with a channel axis is
+  reduced by the caller first (e.g. `jnp.abs(m).sum(-1)`), masks are `[B, *spatial]` bool/0-1;
+- every score is per sample, `[B]` floats; undefined scores are nan, so aggregate with
+  `jnp.nanmean` or `per_class_mean` (which skips nan);
+- everything is `jax.jit`-compiled (or jittable when a model function is passed);
+- ties in any ordering of voxels are broken by flat (C-order) index, lower index first.
+
+Bad arguments (shapes, option names) raise ValueError: this package imports only jax and numpy.
 """
 
 from functools import partial
