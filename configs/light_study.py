@@ -109,8 +109,11 @@ def get_config(arg: str | None = None):
     v.train.batch_size = 8
     v.train.log_every_steps = 5
     v.eval.batch_size = 8
-    s.models = ("lenet_in", "retina_lenet_aug", "dog_lenet_pgd")  # every option, few models
-    s.volume_models = ("dog_bugcnn3d",)  # plain BugCNN3D runs the same code as plain LeNet
+    # Every option in three runs: instance norm + light augmentation, the learned front-end +
+    # PGD, the fixed one in 3D (batch norm: the contract test; the rest: unit tests). A learned
+    # 3D front-end is slow under the tests' unoptimised XLA.
+    s.models = ("lenet_in_aug", "retina_lenet_pgd")
+    s.volume_models = ("dog_bugcnn3d",)
     s.pgd.steps = 2
     s.mu_grid = (-1.0, 0.0, 1.0)
     s.sigma_grid = (0.1, 2.1, 3.9)

@@ -37,8 +37,9 @@ def test_smoke_study_writes_report_and_results_with_the_expected_keys(study):
     for kind in SHIFTS:
       assert len(r["kl"][kind]) == len(s[f"kl_{kind}"]) and min(r["kl"][kind]) >= 0
     assert r["tv"]["clean"] > 0 and r["tv"]["noisy"] > 0
-  assert saved["models"]["dog_lenet_pgd"]["tv"]["stage"] == "retina"
-  assert saved["models"]["lenet_in"]["tv"]["stage"] == "c1"
+  assert saved["models"]["retina_lenet_pgd"]["tv"]["stage"] == "bipolar"
+  assert saved["models"]["lenet_in_aug"]["tv"]["stage"] == "c1"
+  assert saved["volumes"]["dog_bugcnn3d"]["tv"]["stage"] == "retina"
   assert saved["authors"]["MNIST"]["lenet_in"]["mu=1"] == 0.99
   report = (workdir / "report.html").read_text()
   srcs = re.findall(r'<img src="([^"]+)"', report)
@@ -46,28 +47,30 @@ def test_smoke_study_writes_report_and_results_with_the_expected_keys(study):
   assert {"figures/sweep_0.png", "figures/kl_2d.png", "figures/kl_3d.png", "figures/tv.png"} <= set(
     srcs
   )
-  assert "retina_lenet_aug/inside/filters/filters_bipolar.png" in srcs
+  assert "retina_lenet_pgd/inside/filters/filters_lgn.png" in srcs
   assert "not MNIST" in report
 
 
 def test_invariant_models_keep_their_accuracy_over_the_sweeps(study):
   _, _, out = study
-  for name in ("lenet_in", "dog_lenet_pgd"):  # instance norm; the DoG of a constant is zero
-    r = out["models"][name]
-    assert set(r["brightness"]) == {r["clean_accuracy"]}, name
-  assert set(out["models"]["lenet_in"]["contrast"]) == {out["models"]["lenet_in"]["clean_accuracy"]}
+  # Instance norm after an unpadded conv; the DoG of a constant is zero.
+  for r in (out["models"]["lenet_in_aug"], out["volumes"]["dog_bugcnn3d"]):
+    assert set(r["brightness"]) == {r["clean_accuracy"]}
+  r = out["models"]["lenet_in_aug"]
+  assert set(r["contrast"]) == {r["clean_accuracy"]}
 
 
 def test_each_model_trained_with_its_own_config(study):
   _, workdir, _ = study
   cfg = lambda name: json.loads((workdir / name / "config.json").read_text())
-  assert cfg("retina_lenet_aug")["data"]["light_augment"] is True
-  assert cfg("retina_lenet_aug")["model"]["frontend_variant"] == "learned"
-  assert cfg("dog_lenet_pgd")["model"]["frontend_variant"] == "fixed"
-  assert cfg("dog_lenet_pgd")["train"]["adversarial"]["norm"] == "l2"
-  assert cfg("lenet_in")["model"]["norm"] == "instance" and "study" not in cfg("lenet_in")
+  assert cfg("lenet_in_aug")["data"]["light_augment"] is True
+  assert cfg("retina_lenet_pgd")["data"]["light_augment"] is False
+  assert cfg("retina_lenet_pgd")["model"]["frontend_variant"] == "learned"
+  assert cfg("retina_lenet_pgd")["train"]["adversarial"]["norm"] == "l2"
+  assert cfg("lenet_in_aug")["model"]["norm"] == "instance" and "study" not in cfg("lenet_in_aug")
   volume = json.loads((workdir / "volumes" / "dog_bugcnn3d" / "config.json").read_text())
   assert volume["model"]["name"] == "bugcnn3d" and volume["model"]["frontend"] == "precortical"
+  assert volume["model"]["frontend_variant"] == "fixed"
 
 
 def test_model_names_parse_into_overrides():
