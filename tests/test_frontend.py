@@ -15,7 +15,7 @@ from bugnist_jax.models.adapters import as_function
 from bugnist_jax.models.contract import INPUT
 from bugnist_jax.models.layers import Logits
 from bugnist_jax.models.lenet import TanhConv
-from bugnist_jax.models.precortical import FrontEnded, GainControl
+from bugnist_jax.models.precortical import CentreSurround, FrontEnded, GainControl
 from bugnist_jax.models.staged import StagedModel
 
 TINY_3D = {"input_shape": (16, 16, 16), "channels": (2, 3, 4, 4), "dense": 6, "conv_impl": "xla"}
@@ -129,9 +129,7 @@ class _WithBranch(StagedModel):
 
 def test_a_branch_reading_the_input_reads_the_front_ends_output():
   inner = _WithBranch(in_channels=2, rngs=nnx.Rngs(0))
-  stages = [
-    ("retina", get_model("lenet5", frontend="precortical", frontend_variant="fixed").retina)
-  ]
+  stages = [("retina", CentreSurround(1.0, 2.0))]  # 1 -> 2 channels, nothing to build
   model = FrontEnded(stages, inner, in_channels=1)
   assert model.branches == {"head": ("retina",)}
   _, outputs = model.forward(_images((8, 8)))

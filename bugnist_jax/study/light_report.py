@@ -65,13 +65,12 @@ def write_figures(fig_dir: pathlib.Path, out: dict) -> dict:
   kl_labels = {f"kl.{k}": v for k, v in SHIFT_LABELS.items()}
   kl_kinds = [f"kl.{k}" for k in SHIFTS]
   kl_keys = [f"kl_{k}" for k in SHIFTS]
+  augmented = {k: v for k, v in out["models"].items() if "aug" in k.split("_")}
   groups = {
     "2D, trained without light augmentation": {
-      k: v for k, v in out["models"].items() if not k.endswith("_aug")
+      k: v for k, v in out["models"].items() if k not in augmented
     },
-    "2D, trained with light augmentation": {
-      k: v for k, v in out["models"].items() if k.endswith("_aug")
-    },
+    "2D, trained with light augmentation": augmented,
     "3D volumes": out["volumes"],
   }
   figures = {"sweeps": [], "kl": [], "tv": None}
