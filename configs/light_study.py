@@ -4,17 +4,17 @@ synthetic volumes, Kang et al.'s drift toward the label marginal, Chen et al.'s 
 
   python -m bugnist_jax.study.light --config=configs/light_study.py --workdir=runs/light_study
 
-The wall time is in results.json (`wall_s`) and report.html; `:smoke` is a tiny run
-for tests. The top-level
-fields are the 2D training config every 2D model starts from (scikit-learn's 8x8 digits,
-upsampled to 32x32: real handwriting, but not MNIST); `config.volumes` is the 3D one;
-`config.study` names the models and the measurement grids. With MNIST on disk:
+The wall time is in results.json (`wall_s`) and report.html; `:smoke` is a tiny run for
+tests. The top-level fields are the 2D training config every 2D model starts from
+(scikit-learn's 8x8 digits, upsampled to 32x32: real handwriting, but not MNIST);
+`config.volumes` is the 3D one; `config.study` names the models and the measurement grids.
+With MNIST on disk:
 
   --config.data.source=mnist --config.data.root=/path/to/MNIST
 
 (the official test set is then the test split; `fashion_mnist` and `svhn` work the same, SVHN
 with `--config.data.shape` (32, 32) and 3 channels). Model names: `[retina_|dog_]<model>[_bn|_in]
-[_aug|_pgd]`, where <model> is `lenet` (2D) or `bugcnn3d` (3D), `retina` the authors' learned
+[_aug][_pgd]`, where <model> is `lenet` (2D) or `bugcnn3d` (3D), `retina` the authors' learned
 front-end, `dog` the fixed DoG + gain-control one, `bn`/`in` LeNet's batch/instance norm, `aug`
 the light augmentation and `pgd` PGD adversarial training (`config.study.pgd`).
 """

@@ -17,6 +17,7 @@ from bugnist_jax import inspection
 from bugnist_jax.attribution import METHODS, Explainer, Options
 from bugnist_jax.data.sources import IndexedSource
 from bugnist_jax.data.transforms import Normalization
+from bugnist_jax.errors import UserError
 from bugnist_jax.models import MODELS, ContractError, Stage, StagedModel, check_model, get_model
 from bugnist_jax.models.adapters import Bound, as_function, split_at
 from bugnist_jax.models.layers import DenseBlock, Logits
@@ -116,7 +117,12 @@ def test_every_method_of_the_explain_table(method):
     x = _input(spec)
     explainer = Explainer(Bound.from_model(model))
     opts = Options(num_samples=2, steps=2, batch_size=2, window=4, stride=4)
-    maps = explainer(method, x, jnp.array([0, 1]), opts)
+    try:
+      maps = explainer(method, x, jnp.array([0, 1]), opts)
+    except UserError as e:  # guided backprop has no ReLU to guide in LeNet's tanh: it says so
+      assert method == "guided_backprop" and "found no ReLU" in str(e), (name, e)
+      assert name.startswith("lenet5"), (name, e)
+      continue
     expected = x.shape[:-1] if METHODS[method].cam else x.shape
     assert maps.shape == expected, (name, method)
     assert np.isfinite(maps).all(), (name, method)

@@ -7,7 +7,7 @@ the 2D data of the config (scikit-learn's real handwritten digits by default; MN
 FashionMNIST or SVHN from files on disk) and every model of `config.study.volume_models` on
 the 3D data of `config.volumes` (the embedded synthetic volumes), each in its own sub-workdir
 (resumable; `bugnist_jax.evaluate` / `explain` / `look_inside` work on them). A model's name
-says what it is (`model_overrides`): `[retina_|dog_]<lenet|bugcnn3d>[_bn|_in][_aug|_pgd]`.
+says what it is (`model_overrides`): `[retina_|dog_]<lenet|bugcnn3d>[_bn|_in][_aug][_pgd]`.
 
 Then, per model, on its test split (`study.light_measures`): accuracy under the authors'
 brightness sweep x -> x - mu and contrast sweep x -> (x - <x>) / sigma + <x>; Kang et al.'s KL
@@ -51,7 +51,7 @@ def model_overrides(name: str, base, study, field: str = "config.study.models") 
     out["model.frontend"] = "precortical"
     out["model.frontend_variant"] = FRONTEND_TOKENS[tokens.pop(0)]
   if not tokens or tokens[0] not in MODEL_TOKENS:
-    raise bad(f"expected [retina_|dog_]<{'|'.join(MODEL_TOKENS)}>[_bn|_in][_aug|_pgd]")
+    raise bad(f"expected [retina_|dog_]<{'|'.join(MODEL_TOKENS)}>[_bn|_in][_aug][_pgd]")
   model = MODEL_TOKENS[tokens.pop(0)]
   if model != base.model.name:
     raise bad(f"this list trains {base.model.name}, not {model}")
