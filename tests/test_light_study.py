@@ -11,7 +11,6 @@ from light_study import get_config  # configs/ is on sys.path (conftest.py)
 from bugnist_jax.commands import light_study as command
 from bugnist_jax.config_defaults import base
 from bugnist_jax.errors import UserError
-from bugnist_jax.inspection import LookInsideRequest, look_inside
 from bugnist_jax.study import light
 from bugnist_jax.study.light_measures import SHIFTS, kl_to_marginal, total_variation
 
@@ -109,13 +108,3 @@ def test_the_command_needs_the_study_sections(tmp_path):
   flags = types.SimpleNamespace(config=base("lenet5"), workdir=str(tmp_path))
   with pytest.raises(UserError, match="--config: needs a `study` section"):
     command.main(flags)
-
-
-def test_look_inside_draws_the_front_ends_filters_and_leaves_out_guided_backprop(study):
-  _, workdir, _ = study
-  paths = look_inside(workdir / "retina_lenet_in_aug_pgd", LookInsideRequest(top_k=2))
-  names = {p.name for p in paths}
-  assert {f"filters_{s}.png" for s in ("bipolar", "ganglion", "lgn", "c1")} <= names
-  assert any(n.startswith("saliency_") for n in names)  # Grad-CAM; no ReLU to guide
-  with pytest.raises(UserError, match="guided_backprop found no ReLU"):
-    look_inside(workdir / "retina_lenet_in_aug_pgd", LookInsideRequest(method=("guided_backprop",)))

@@ -4,7 +4,8 @@ A new registered model gets these tests for free: stage declarations and shapes,
 start/stop composing to the full model, receptive fields against gradient support, feature
 maps, split_at, the eval view, every method of the explain table, and look_inside's figures.
 A model composed with the precortical front-end (`models.precortical`) is a case too, for each
-variant its spec lists in `test_frontends` (named '<model>+<variant>').
+variant its spec lists in `test_frontends` (named '<model>+<variant>'), in all but the
+explain table's test.
 """
 
 import jax
@@ -110,7 +111,9 @@ def test_eval_view_is_deterministic_and_per_sample(tiny):
 
 @pytest.mark.parametrize("method", list(METHODS))
 def test_every_method_of_the_explain_table(method):
-  for name in NAMES:
+  # Registered models only: a method sees the model as functions (`Bound`), so a composed case
+  # would test the same code again, at twice the compile time.
+  for name in sorted(MODELS):
     # XLA's convolution: the same function as the CPU fast path (tests/test_conv_impls.py),
     # several times quicker to compile at these tiny sizes.
     model, spec = _tiny(name, conv_impl="xla")
@@ -120,8 +123,8 @@ def test_every_method_of_the_explain_table(method):
     try:
       maps = explainer(method, x, jnp.array([0, 1]), opts)
     except UserError as e:  # guided backprop has no ReLU to guide in LeNet's tanh: it says so
-      assert method == "guided_backprop" and "found no ReLU" in str(e), (name, e)
-      assert name.startswith("lenet5"), (name, e)
+      assert method.startswith("guided_") and "found no ReLU" in str(e), (name, e)
+      assert name == "lenet5", (name, e)
       continue
     expected = x.shape[:-1] if METHODS[method].cam else x.shape
     assert maps.shape == expected, (name, method)
