@@ -28,7 +28,7 @@ def base(model: str = "bugcnn3d") -> ml_collections.ConfigDict:
   c.data.source = "synthetic3d"  # a key of bugnist_jax.data.datasets.SOURCES
   c.data.root = config_dict.placeholder(str)  # data folder for sources read from disk
   c.data.shape = (64, 32, 32)  # spatial shape every item must have (Z, Y, X) / (H, W)
-  c.data.num_examples = 2400  # synthetic sources: how many to generate
+  c.data.num_examples = 2400  # synthetic sources: how many to generate; digits: at most
   c.data.shortcut_strength = 0.5  # synthetic3d: 0 = cotton says nothing, 1 = gives class away
   c.data.seed = 0  # synthetic generation and the split
   c.data.split_fractions = (0.7, 0.15, 0.15)  # train, validation, test
@@ -51,6 +51,11 @@ def base(model: str = "bugcnn3d") -> ml_collections.ConfigDict:
   # Sources read from disk: train on the good files when some are bad (the list of those left
   # out goes to the workdir's skipped_files.txt) instead of stopping with the list.
   c.data.skip_bad_files = False
+  # Light augmentation (bugnist_jax.data.light): per training item a contrast change
+  # x -> (x - <x>) / sigma + <x> and a brightness shift x -> x - mu on intensities in [0, 1].
+  c.data.light_augment = False
+  c.data.light_mu = (-2.0, 2.0)  # mu ~ U(low, high)
+  c.data.light_sigma = (0.1, 4.0)  # sigma ~ U(low, high), low > 0
 
   c.model = model_config(model)  # fields: see the model class's docstring
 
@@ -77,6 +82,14 @@ def base(model: str = "bugcnn3d") -> ml_collections.ConfigDict:
   # Validation items whose input-gradient maps go to TensorBoard at every evaluation (0: none;
   # the confusion matrix is always there).
   c.train.tensorboard_images = 2
+  # PGD adversarial training (bugnist_jax.training.adversarial): every step trains on PGD
+  # examples of its batch. Sizes are in intensity units (inputs in [0, 1]).
+  c.train.adversarial = ml_collections.ConfigDict()
+  c.train.adversarial.norm = ""  # '' (off), 'linf' or 'l2'
+  c.train.adversarial.epsilon = 0.1  # radius of the ball around each input
+  c.train.adversarial.steps = 7
+  c.train.adversarial.step_size = 0.0  # 0: 2.5 * epsilon / steps (Madry et al.)
+  c.train.adversarial.random_start = True
 
   c.eval = ml_collections.ConfigDict()
   c.eval.batch_size = 32

@@ -16,8 +16,18 @@ from collections.abc import Callable
 import grain
 import numpy as np
 
-from bugnist_jax.data import badfiles, bugnist, imagefolder, splits, synthetic2d, synthetic3d
+from bugnist_jax.data import (
+  badfiles,
+  bugnist,
+  digit_files,
+  digits,
+  imagefolder,
+  splits,
+  synthetic2d,
+  synthetic3d,
+)
 from bugnist_jax.data.classes import CLASS_CODES
+from bugnist_jax.data.light import LightJitter
 from bugnist_jax.data.pipeline import MaskFromThreshold, RemovePacking
 from bugnist_jax.data.sources import ShuffledLabels, SubsetSource
 from bugnist_jax.data.transforms import Normalization
@@ -37,12 +47,14 @@ class Dataset:
 
 @dataclasses.dataclass(frozen=True)
 class Source:
-  """A whole data source before splitting: the source itself, item names, class names."""
+  """A whole data source before splitting: the source itself, item names, class names, and
+  the indices of its official test set if it has one (MNIST, SVHN)."""
 
   source: object
   items: list[str]
   class_names: tuple[str, ...]
   image_shape: tuple[int, ...]
+  test: np.ndarray | None = None
 
 
 def _synthetic3d(cfg, skipped: list | None = None) -> Source:
@@ -73,6 +85,28 @@ def _imagefolder(cfg, skipped: list | None = None) -> Source:
   return Source(src, [path for path, _ in items], classes, (*cfg.shape, 3))
 
 
+def _digits(cfg, skipped: list | None = None) -> Source:
+  images, labels = digits.load_sklearn_digits(tuple(cfg.shape), cfg.num_examples)
+  src = digits.ArraySource(images, labels, "scikit-learn digits")
+  return Source(src, [str(i) for i in range(len(src))], digits.DIGIT_CLASSES, (*cfg.shape, 1))
+
+
+def _on_disk(load: Callable, what: str, classes: tuple[str, ...]) -> Callable[..., Source]:
+  """A builder for a dataset with an official test set read from `cfg.root` by `load`."""
+
+  def build(cfg, skipped: list | None = None) -> Source:
+    # One file per split: a bad one stops the run (it cannot be left out), `skipped` unused.
+    if not cfg.root:
+      raise UserError(f"config.data.root: set it to the folder holding the {what} files")
+    images, labels, test = load(cfg.root)
+    images = digits.fit_to_shape(images, tuple(cfg.shape), what)
+    src = digits.ArraySource(images, labels, what)
+    items = [str(i) for i in range(len(src))]
+    return Source(src, items, classes, (*cfg.shape, images.shape[-1]), test=test)
+
+  return build
+
+
 # Data sources by `config.data.source`; each builds a Source from the data config. Sources read
 # from disk scan every file first; given a `skipped` list they leave bad files out and append
 # (path, problem) to it, else they raise one `badfiles.BadFiles` naming them all.
@@ -81,7 +115,29 @@ SOURCES: dict[str, Callable[..., Source]] = {
   "bugnist3d": _bugnist3d,
   "synthetic2d": _synthetic2d,
   "imagefolder": _imagefolder,
+  "digits": _digits,
+  "mnist": _on_disk(digit_files.load_idx_dataset, "MNIST", digits.DIGIT_CLASSES),
+  "fashion_mnist": _on_disk(
+    digit_files.load_idx_dataset, "FashionMNIST", digit_files.FASHION_CLASSES
+  ),
+  "svhn": _on_disk(digit_files.load_svhn, "SVHN", digits.DIGIT_CLASSES),
 }
+
+
+def new_split(
+  labels: np.ndarray, fractions, seed: int, test: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+  """A seeded stratified split of `labels`; with an official `test` set, that set is the test
+  split and the rest is split into train and validation in the ratio of `fractions[:2]`."""
+  if test is None:
+    return splits.stratified_split(labels, tuple(fractions), seed)
+  rest = np.setdiff1d(np.arange(len(labels)), test)
+  f_train, f_val = (float(f) for f in tuple(fractions)[:2])
+  if f_train + f_val <= 0:
+    raise UserError(f"config.data.split_fractions: {tuple(fractions)} leaves nothing to train on")
+  ratio = (f_train / (f_train + f_val), f_val / (f_train + f_val), 0.0)
+  inner = splits.stratified_split(labels[rest], ratio, seed)
+  return {"train": rest[inner["train"]], "validation": rest[inner["validation"]], "test": test}
 
 
 def _split_from_csv(path, items: list[str], labels: np.ndarray) -> dict[str, np.ndarray]:
@@ -144,7 +200,7 @@ def build(cfg, workdir: str | pathlib.Path, write: bool = True) -> Dataset:
   elif saved.exists():
     split = _split_from_csv(saved, full.items, labels)
   else:
-    split = splits.stratified_split(labels, tuple(cfg.split_fractions), cfg.seed)
+    split = new_split(labels, cfg.split_fractions, cfg.seed, full.test)
   if write and (not saved.exists() or cfg.split_csv):
     splits.write_split_csv(saved, full.items, labels, split)
   for name in ("train", "validation", "test"):
@@ -168,9 +224,12 @@ def record_transforms(cfg) -> list[grain.transforms.Map]:
 
 def training_transforms(cfg) -> list[grain.transforms.Map]:
   """`record_transforms`, then what training adds: `object_mask` from the threshold when
-  `cfg.mask_from_threshold` (right for the right reasons on data without masks). `.get` so
-  configs saved before a field existed still load."""
+  `cfg.mask_from_threshold` (right for the right reasons on data without masks), and a light
+  change drawn per item when `cfg.light_augment` (`data.light.LightJitter`; the train step
+  applies it to the model inputs). `.get` so configs saved before a field existed still load."""
   extra = [MaskFromThreshold(cfg.packing_threshold)] if cfg.get("mask_from_threshold") else []
+  if cfg.get("light_augment"):
+    extra.append(LightJitter.from_config(cfg))
   return [*record_transforms(cfg), *extra]
 
 

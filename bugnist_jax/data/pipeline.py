@@ -125,11 +125,12 @@ def train_dataset(
   random draws and so the global batches do not depend on the number of processes).
   Its iterator's state (`grain.checkpoint.CheckpointSave`) pins the position in the stream,
   so a resumed run sees exactly the batches an uninterrupted one would. `transforms` (record
-  transforms, e.g. `RemovePacking`, `MaskFromThreshold`) run before the augmentation.
+  transforms, e.g. `RemovePacking`, `MaskFromThreshold`; random ones, e.g. `LightJitter`,
+  draw from the dataset's seed) run before the augmentation.
   """
   ds = grain.MapDataset.source(source).seed(seed).shuffle().repeat(None)
   for t in transforms:
-    ds = ds.map(t)
+    ds = ds.random_map(t) if isinstance(t, grain.transforms.RandomMap) else ds.map(t)
   random = augmentation(augment)
   if random is not None:
     ds = ds.random_map(random)

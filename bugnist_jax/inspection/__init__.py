@@ -5,6 +5,7 @@ our models, data and viz.
 """
 
 from bugnist_jax.inspection.features import feature_maps, save_feature_maps
+from bugnist_jax.inspection.filters import save_filters, stage_filters
 from bugnist_jax.inspection.patches import Scan, crop, scan_source, top_patches
 from bugnist_jax.inspection.receptive_field import Field, receptive_fields
 from bugnist_jax.inspection.report import LookInsideRequest, look_inside
@@ -18,6 +19,8 @@ __all__ = [
   "look_inside",
   "receptive_fields",
   "save_feature_maps",
+  "save_filters",
   "scan_source",
+  "stage_filters",
   "top_patches",
 ]

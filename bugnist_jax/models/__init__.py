@@ -1,10 +1,12 @@
 """Model registry: `MODELS[name]` is a `ModelSpec`; `get_model(name, **kwargs)` builds one.
 
 A spec's config defaults are its constructor's keyword defaults, minus what the data decides
-(`DATA_ARGS`), so `config.model` for a 2D model holds that model's fields and nothing else.
-`test_kwargs` and `test_input_shape` build a tiny version for the contract test
-(`tests/test_model_contract.py`), which every registered model gets for free; `more_tests` adds
-other tiny builds (another input rank, another variant), each checked the same way.
+(`DATA_ARGS`), plus the front-end's fields (`precortical.FIELDS`: every model can run behind
+the precortical front-end, `frontend='precortical'`), so `config.model` for a 2D model holds
+that model's fields and nothing else. `test_kwargs` and `test_input_shape` build a tiny
+version for the contract test (`tests/test_model_contract.py`), which every registered model
+gets for free; `more_tests` adds other tiny builds (another input rank, another variant) and
+`test_frontends` the model behind each front-end variant named, each checked the same way.
 """
 
 import dataclasses
@@ -20,6 +22,9 @@ from bugnist_jax.models.cnn2d import CaltechCNN
 from bugnist_jax.models.cnn3d import BugCNN3D
 from bugnist_jax.models.contract import ContractError, Stage, check_model
 from bugnist_jax.models.densenet import DenseNet
+from bugnist_jax.models.lenet import LeNet5
+from bugnist_jax.models.precortical import FIELDS as FRONTEND_FIELDS
+from bugnist_jax.models.precortical import compose
 from bugnist_jax.models.resnet import ResNet
 from bugnist_jax.models.staged import StagedModel
 from bugnist_jax.models.vgg import VGG19
@@ -55,25 +60,33 @@ class ModelSpec:
   test_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
   test_in_channels: int = 1
   more_tests: tuple[TinyBuild, ...] = ()
+  test_frontends: tuple[str, ...] = ()  # front-end variants the contract test also composes
 
   def tests(self) -> list[TinyBuild]:
-    """Every tiny build, kwargs merged over `test_kwargs`."""
+    """Every tiny build, kwargs merged over `test_kwargs`: the first, `more_tests`, then the
+    first behind each of `test_frontends`."""
     first = TinyBuild(self.test_input_shape, self.test_in_channels)
+    fronts = [
+      dataclasses.replace(first, kwargs={"frontend": "precortical", "frontend_variant": v})
+      for v in self.test_frontends
+    ]
     return [
       dataclasses.replace(t, kwargs={**self.test_kwargs, **t.kwargs})
-      for t in (first, *self.more_tests)
+      for t in (first, *self.more_tests, *fronts)
     ]
 
   def defaults(self) -> dict[str, Any]:
-    """{field: default} of the constructor's config fields (keyword defaults, data args out)."""
+    """{field: default} of the config fields: the constructor's keyword defaults (data args
+    out), then the front-end's."""
     params = inspect.signature(self.cls.__init__).parameters.values()
-    return {
+    own = {
       p.name: p.default
       for p in params
       if p.kind is p.KEYWORD_ONLY
       and p.name not in DATA_ARGS
       and p.default is not inspect.Parameter.empty
     }
+    return own | FRONTEND_FIELDS
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -90,6 +103,15 @@ MODELS: dict[str, ModelSpec] = {
     test_input_shape=(64, 64),
     test_kwargs={"arch": 3, "dense": 6},
     test_in_channels=3,
+  ),
+  "lenet5": ModelSpec(
+    LeNet5,
+    "Fioresi and Petkovic's LeNet-5: tanh, average pools, 32x32 input, norm None/batch/instance",
+    test_input_shape=(32, 32),
+    test_kwargs={"norm": "batch"},
+    # One composed case: composition does not depend on the model; the fixed variant and 3D
+    # are covered by tests/test_frontend.py and the light study's smoke run.
+    test_frontends=("learned",),
   ),
   "vgg19": ModelSpec(
     VGG19,
@@ -132,6 +154,8 @@ def get_model(name: str, *, rngs: nnx.Rngs | None = None, **kwargs) -> StagedMod
   """Builds the model registered as `name`; kwargs go to its constructor.
 
   A keyword the model does not take is a ValueError naming it and listing the valid ones.
+  `frontend='precortical'` (and the other `precortical.FIELDS`) puts the precortical
+  front-end in front of it.
   """
   spec = model_spec(name)
   valid = set(spec.defaults()) | set(DATA_ARGS)
@@ -141,7 +165,8 @@ def get_model(name: str, *, rngs: nnx.Rngs | None = None, **kwargs) -> StagedMod
       f"{unknown[0]!r} is not a field of model {name!r}; valid: "
       f"{', '.join(sorted(spec.defaults()))}"
     )
-  return spec.cls(rngs=rngs or nnx.Rngs(0), **kwargs)
+  front = {k: kwargs.pop(k) for k in list(kwargs) if k in FRONTEND_FIELDS}
+  return compose(spec.cls, front, rngs=rngs or nnx.Rngs(0), **kwargs)
 
 
 def build_model(config, image_shape, num_classes: int, rngs: nnx.Rngs | None = None) -> StagedModel:
@@ -186,6 +211,8 @@ __all__ = [
   "CaltechCNN",
   "ContractError",
   "DenseNet",
+  "FRONTEND_FIELDS",
+  "LeNet5",
   "ModelSpec",
   "ResNet",
   "Stage",

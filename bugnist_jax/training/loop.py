@@ -30,7 +30,7 @@ from bugnist_jax.interrupts import StopRequest
 from bugnist_jax.log import say
 from bugnist_jax.models import build_model
 from bugnist_jax.progress import Progress
-from bugnist_jax.training import checkpoint, losses, sharding
+from bugnist_jax.training import adversarial, checkpoint, losses, sharding
 from bugnist_jax.training.metrics_log import MetricsLog
 from bugnist_jax.training.optim import learning_rate_schedule, make_optimizer
 from bugnist_jax.training.steps import make_eval_step, make_gradient_step, make_train_step
@@ -125,7 +125,10 @@ class _Loop:
     self.learning_rate = learning_rate_schedule(self.cfg, steps_per_epoch)
     extra = losses.get_extra_loss(self.cfg.extra_loss)
     norm = info.normalization
-    self.train_step = make_train_step(graphdef, norm, extra, self.cfg.extra_loss_weight)
+    attack = adversarial.from_config(self.cfg, config.seed)
+    self.train_step = make_train_step(
+      graphdef, norm, extra, self.cfg.extra_loss_weight, adversarial=attack
+    )
     self.eval_step = make_eval_step(graphdef, norm)
     self.gradient_step = make_gradient_step(graphdef, norm)
     self.last_good = mngr.latest_step()
