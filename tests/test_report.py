@@ -8,6 +8,7 @@ import tempfile
 
 import numpy as np
 import pytest
+from browser_support import CHROMIUM_ARGS
 from matplotlib.figure import Figure
 
 from bugnist_jax.viz.html import HtmlReport, format_value
@@ -120,13 +121,7 @@ def test_renders_in_headless_chromium(tmp_path):
       [
         "chromium",
         "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
+        *CHROMIUM_ARGS,
         f"--user-data-dir={profile}",
         f"--screenshot={shot}",
         "--window-size=900,1400",
