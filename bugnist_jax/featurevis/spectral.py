@@ -8,12 +8,15 @@ spectral energy above half the Nyquist frequency.
 import numpy as np
 
 
-def high_frequency_share(x, axes: tuple[int, ...], cutoff: float = 0.5, pad_to: int | None = None):
+def high_frequency_share(
+  x, axes: tuple[int, ...], cutoff: float = 0.5, pad_to: int | None = None, remove_mean: bool = True
+):
   """Share of the energy of `x` (mean removed) above `cutoff` x Nyquist along `axes`.
 
   The spectrum is the full N-d DFT over `axes`, its frequency the radial |f| in cycles per
-  sample (Nyquist = 0.5), so `cutoff=0.5` counts |f| > 0.25. The mean over `axes` (the zero
-  frequency) is removed first: a constant offset is no texture. `pad_to` zero-pads every axis
+  sample (Nyquist = 0.5), so `cutoff=0.5` counts |f| > 0.25. With `remove_mean` the mean over
+  `axes` (the zero frequency) is removed first: an image's constant offset is no texture, but
+  a filter's sum is its low-pass response and counts. `pad_to` zero-pads every axis
   to that length first: a 3x3 kernel's spectrum has only 3 samples per axis, padding samples
   it finely. Other axes (batch, channels) are kept; the share is of the energy summed over
   every axis that is not in `axes` and not the first (one share per leading item).
@@ -27,7 +30,8 @@ def high_frequency_share(x, axes: tuple[int, ...], cutoff: float = 0.5, pad_to: 
   axes = tuple(a % x.ndim for a in axes)
   if 0 in axes or not axes:
     raise ValueError(f"axes: expected spatial axes after the batch axis, got {axes}")
-  x = x - x.mean(axis=axes, keepdims=True)
+  if remove_mean:
+    x = x - x.mean(axis=axes, keepdims=True)
   sizes = [max(x.shape[a], pad_to or 0) for a in axes]
   power = np.abs(np.fft.fftn(x, s=sizes, axes=axes)) ** 2
   grids = np.meshgrid(*[np.fft.fftfreq(n) for n in sizes], indexing="ij")
@@ -44,8 +48,8 @@ def high_frequency_share(x, axes: tuple[int, ...], cutoff: float = 0.5, pad_to: 
 
 def kernel_high_frequency_share(kernel, cutoff: float = 0.5, pad_to: int = 32) -> np.ndarray:
   """`high_frequency_share` of every filter of a conv kernel [*k, Cin, Cout] (flax layout),
-  energy summed over input channels: [Cout]."""
+  energy summed over input channels, the mean kept: [Cout]."""
   k = np.asarray(kernel, np.float64)
   ndim = k.ndim - 2
   filters = np.moveaxis(k, -1, 0)  # [Cout, *k, Cin]
-  return high_frequency_share(filters, tuple(range(1, ndim + 1)), cutoff, pad_to)
+  return high_frequency_share(filters, tuple(range(1, ndim + 1)), cutoff, pad_to, False)
