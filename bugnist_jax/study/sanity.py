@@ -6,8 +6,8 @@
 Model parameter randomisation: the run's layers are re-initialised cumulatively from the top
 (logits, dense1, block4, ... block1) and each method's maps on a few test volumes are compared
 with the trained model's maps (Spearman rank correlation, signed and absolute, and SSIM). Data
-randomisation: a model of the same config trained on permuted labels (`data.shuffle_labels`,
-in DIR/shuffled_labels, resumable) is explained on the same volumes and compared the same way.
+randomisation: a model of the same config trained on permuted labels
+(`data.regime='shuffled_labels'`, in DIR/shuffled_labels, resumable) is explained on the same volumes and compared the same way.
 A method whose maps barely change (guided backprop, famously) does not explain the model.
 Writes DIR/results.json, DIR/figures/*.png and DIR/report.html.
 """
@@ -157,7 +157,12 @@ def data_randomization(config, run_config, workdir, original: dict, items: dict,
   """Trains the run's config on permuted labels and compares its maps with `original`."""
   s = config.sanity
   cfg = with_overrides(
-    run_config, **{"data.shuffle_labels": True, "train.num_epochs": int(s.random_label_epochs)}
+    run_config,
+    **{
+      "data.regime": "shuffled_labels",
+      "data.shuffle_labels": False,  # the old spelling; the regime says it
+      "train.num_epochs": int(s.random_label_epochs),
+    },
   )
   shuffled_dir = workdir / "shuffled_labels"
   say(f"== training on permuted labels in {shuffled_dir}")

@@ -68,7 +68,7 @@ def train_and_evaluate(config, workdir: str | pathlib.Path) -> dict:
   cfg = config.train
   sharding.check_batch_size(cfg.batch_size, mesh, "config.train.batch_size")
   sharding.check_batch_size(config.eval.batch_size, mesh, "config.eval.batch_size")
-  train_source = datasets.training_source(config.data, data.splits["train"])
+  train_source = datasets.training_source(config.data, data.splits["train"], len(data.class_names))
   steps_per_epoch = len(train_source) // cfg.batch_size
   if steps_per_epoch == 0:
     raise UserError(
