@@ -81,7 +81,7 @@ def test_objective_rises_over_the_steps_in_3d_on_a_real_model():
   start = fv.objective(features(jnp.zeros((3, 16, 16, 16, 1))), jnp.arange(3), "channel", None)
   assert np.all(np.asarray(out.activation) > np.asarray(start))
   lo, hi = float(out.images.min()), float(out.images.max())
-  assert -2.0 <= lo and hi <= 3.0  # the sigmoid keeps images in the value range
+  assert lo >= -2.0 and hi <= 3.0  # the sigmoid keeps images in the value range
 
 
 def test_chunking_does_not_change_the_result():

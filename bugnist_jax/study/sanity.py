@@ -7,7 +7,8 @@ Model parameter randomisation: the run's layers are re-initialised cumulatively 
 (logits, dense1, block4, ... block1) and each method's maps on a few test volumes are compared
 with the trained model's maps (Spearman rank correlation, signed and absolute, and SSIM). Data
 randomisation: a model of the same config trained on permuted labels
-(`data.regime='shuffled_labels'`, in DIR/shuffled_labels, resumable) is explained on the same volumes and compared the same way.
+(`data.regime='shuffled_labels'`, in DIR/shuffled_labels, resumable) is explained on the same
+volumes and compared the same way.
 A method whose maps barely change (guided backprop, famously) does not explain the model.
 Writes DIR/results.json, DIR/figures/*.png and DIR/report.html.
 """
