@@ -58,15 +58,6 @@ def groups(suite: dict, kinds, tc):
   for kind in kinds:
     for i, entry in enumerate(suite.get(kind, [])):
       variants = suite["variants"]
-      if kind == "featurevis":
-        model, model_kw, shape, cin, layer, channels, steps = entry
-        fv = dict(model_kw=model_kw, in_channels=cin)
-        runners = [
-          jax_cases.featurevis_runner(model, shape, layer, channels, steps, batch_size=b, **fv)
-          for b in suite["fv_batch_sizes"]
-        ]
-        yield kind, shape, channels, runners
-        continue
       if kind == "epoch":
         shape, n, batch = entry
         yield (
@@ -119,10 +110,6 @@ def _runners(kind, shape, size, variants, dtype, suite, tc, kw):
 def add_derived(results: list[dict], peaks: dict, model_kw: dict) -> None:
   """Adds FLOP/s, roofline fraction and the ratio to the torch peers of each group, in place."""
   for r in results:
-    if r["kind"] == "featurevis":  # other models than the cost model's; seconds are the number
-      r["seconds_per_call"] = r["channels"] / r["rate_median"]
-      r["gflops_per_s"] = r["roofline"] = None
-      continue
     dtype_bytes = 2 if r["dtype"] == "bfloat16" else 4
     cost = model_cost(r["shape"], dtype_bytes=dtype_bytes, **model_kw)
     unit = {"train": "train", "epoch": "train", "infer": "forward", "smoothgrad": "grad"}[r["kind"]]

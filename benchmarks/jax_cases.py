@@ -1,5 +1,4 @@
-"""JAX runners: train step, inference, SmoothGrad, device-resident epoch (all on BugCNN3D), and
-feature visualisation (any registered model, 2D or 3D).
+"""JAX runners: train step, inference, SmoothGrad, device-resident epoch (all on BugCNN3D).
 
 Weights are jit arguments (split state, merged inside), as in training; SmoothGrad can also
 close over them (`weights='consts'`, what `adapters.as_function` gives), which makes them
@@ -16,10 +15,10 @@ import optax
 from flax import nnx
 
 from benchmarks.measure import Runner
-from bugnist_jax import compile, featurevis
+from bugnist_jax import compile
 from bugnist_jax.data.transforms import Normalization
 from bugnist_jax.models import get_model
-from bugnist_jax.models.adapters import as_function, eval_view, stage_fn
+from bugnist_jax.models.adapters import as_function, eval_view
 from bugnist_jax.saliency import smoothgrad
 from bugnist_jax.training.device_data import make_epoch_fn
 from bugnist_jax.training.steps import make_eval_step, make_train_step
@@ -219,40 +218,6 @@ def epoch_runner(
   info = dict(kind="epoch", framework="jax", variant=f"{conv_impl}/{pool_impl}", dtype=dtype)
   info |= _shape(shape, batch) | {"num_volumes": num_volumes}
   return _runner(f"jax epoch {conv_impl}/{pool_impl} {dtype}", build, steps * batch, info)
-
-
-def featurevis_runner(
-  model: str,
-  shape: Sequence[int],
-  layer: str,
-  channels: int,
-  steps: int,
-  *,
-  batch_size: int | None,
-  model_kw: dict,
-  in_channels: int = 1,
-) -> Runner:
-  """One call maximises `channels` channels of `layer` for `steps` steps (fourier images,
-  default transforms), `batch_size` channels at a time, all in one compiled program."""
-
-  def build():
-    net = get_model(
-      model, input_shape=tuple(shape), in_channels=in_channels, rngs=nnx.Rngs(0), **model_kw
-    )
-    features = stage_fn(net, None, layer)
-    run = lambda key: featurevis.visualize(
-      features, (*shape, in_channels), range(channels), key=key, steps=steps,
-      batch_size=batch_size, value_range=(-2.0, 3.0),
-    )  # fmt: skip
-    key = jax.random.key(0)
-    compiled, seconds, info = _compile_info(compile.jit(run), key)
-    return lambda: jax.block_until_ready(compiled(key)), seconds, info
-
-  info = dict(kind="featurevis", framework="jax", variant=f"{model} {layer}", dtype="float32")
-  info |= {"shape": list(shape), "batch": batch_size or channels, "channels": channels}
-  info |= {"steps": steps, "layer": layer, "model": model}
-  name = f"jax featurevis {model} {layer} bs={batch_size}"
-  return _runner(name, build, channels, info)
 
 
 def _shape(shape, batch) -> dict:

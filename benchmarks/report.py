@@ -8,26 +8,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 
-UNITS = {
-  "train": "vol/s",
-  "infer": "vol/s",
-  "smoothgrad": "maps/s",
-  "epoch": "vol/s",
-  "featurevis": "chan/s",
-}
+UNITS = {"train": "vol/s", "infer": "vol/s", "smoothgrad": "maps/s", "epoch": "vol/s"}
 
 
 def _size(r: dict) -> str:
-  if r["kind"] == "featurevis":
-    return f"{r['channels']}ch x {r['steps']} steps, b={r['batch']}"
   return f"n={r['num_samples']}" if r["kind"] == "smoothgrad" else f"b={r['batch']}"
-
-
-def _speed(r: dict) -> tuple[str, str]:
-  """(GFLOP/s, roofline) as text; feature visualisation has seconds per call instead."""
-  if r.get("gflops_per_s") is None:
-    return f"{r.get('seconds_per_call', float('nan')):.1f} s/call", "-"
-  return f"{r['gflops_per_s']:.1f} GFLOP/s", f"{100 * r['roofline']:.1f}%"
 
 
 def _ratios(r: dict) -> str:
@@ -41,27 +26,26 @@ def _mem(r: dict) -> str:
 
 def line(r: dict) -> str:
   """One result as a line of text."""
-  speed, roofline = _speed(r)
   return (
     f"{r['name']:<34} {r['rate_median']:9.3f} ({r['rate_min']:.3f}-{r['rate_max']:.3f}) "
     f"{UNITS[r['kind']]:<6} compile {r['compile_s']:6.1f}s  mem {_mem(r):>6} MB  "
-    f"{speed:>16}  roofline {roofline:>6}  {_ratios(r)}"
+    f"{r['gflops_per_s']:6.1f} GFLOP/s  roofline {100 * r['roofline']:5.1f}%  {_ratios(r)}"
   )
 
 
 def markdown(results: list[dict]) -> str:
   """A markdown table of all results, with ratios to the torch peers."""
   rows = [
-    "| kind | shape | size | runner | median (min-max) | unit | compile s | peak MB | speed "
+    "| kind | shape | size | runner | median (min-max) | unit | compile s | peak MB | GFLOP/s "
     "| roofline | vs torch |",
     "|---|---|---|---|---|---|---|---|---|---|---|",
   ]
   for r in results:
-    speed, roofline = _speed(r)
     rows.append(
       f"| {r['kind']} | {'x'.join(map(str, r['shape']))} | {_size(r)} | {r['name']} "
       f"| {r['rate_median']:.3g} ({r['rate_min']:.3g}-{r['rate_max']:.3g}) | {UNITS[r['kind']]} "
-      f"| {r['compile_s']:.1f} | {_mem(r)} | {speed} | {roofline} | {_ratios(r) or '-'} |"
+      f"| {r['compile_s']:.1f} | {_mem(r)} | {r['gflops_per_s']:.1f} "
+      f"| {100 * r['roofline']:.1f}% | {_ratios(r) or '-'} |"
     )
   return "\n".join(rows) + "\n"
 

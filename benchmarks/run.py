@@ -22,7 +22,7 @@ FLAGS = flags.DEFINE_enum("suite", "quick", list(SUITES), "which sizes to run")
 _OUT = flags.DEFINE_string("out", "benchmarks/out", "folder for results.json/.md, scaling.png")
 _REPEATS = flags.DEFINE_integer("repeats", None, "timed rounds (default: the suite's)")
 _THREADS = flags.DEFINE_integer("threads", None, "torch CPU threads (default: usable cores)")
-_ONLY = flags.DEFINE_list("only", None, "kinds to run: train, infer, smoothgrad, epoch, featurevis")
+_ONLY = flags.DEFINE_list("only", None, "kinds to run: train, infer, smoothgrad, epoch")
 _TORCH = flags.DEFINE_bool("torch", True, "also run the PyTorch reference (if installed)")
 
 
@@ -42,7 +42,7 @@ def main(argv):
   print(f"suite={FLAGS.value} {env['device']} threads={threads} load={env['load_average']}")
   peaks = measure_peaks(**suite["peaks"], dtypes=dtypes)
   print("peaks: " + ", ".join(f"{k}={v / 1e9:.1f}G" for k, v in peaks.items()))
-  kinds = _ONLY.value or ["train", "infer", "smoothgrad", "epoch", "featurevis"]
+  kinds = _ONLY.value or ["train", "infer", "smoothgrad", "epoch"]
   results = []
   for kind, shape, size, runners in groups(suite, kinds, tc):
     print(f"-- {kind} {'x'.join(map(str, shape))} {size}", flush=True)

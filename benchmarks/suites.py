@@ -2,16 +2,11 @@
 
 `variants` are the JAX models timed everywhere, as (model.conv_impl, model.pool_impl);
 `compare_variants` run only at the first shape of a kind, at the size `compare_at` names.
-`featurevis` entries are (model, model fields, spatial shape, input channels, stage,
-channels, steps), each timed at every batch size of `fv_batch_sizes` (channels at once).
 """
 
 REAL_MODEL = {"channels": (16, 32, 64, 128), "dense": 256}
 FAST_CPU = ("planes", "argmax")  # what the configs' conv_impl='auto' gives on CPU
 STRAIGHTFORWARD = ("xla", "reshape")  # XLA's own 3D convolution, pooling by reshape and max
-# The issue's sizes: 64 channels x 256 steps of a 2D model at 128x128 and BugCNN3D at 64x32x32.
-CNN2D = ("cnn2d", {"arch": 3}, (128, 128), 3, "conv4", 64, 256)
-CNN3D = ("bugcnn3d", REAL_MODEL, (64, 32, 32), 1, "block3", 64, 256)
 
 SUITES = {
   # Seconds: a tiny model for the tests.
@@ -26,11 +21,6 @@ SUITES = {
     "variants": (FAST_CPU,),
     "compare_variants": (STRAIGHTFORWARD,),
     "compare_at": {"train": 4, "infer": 4, "smoothgrad": 2},
-    "featurevis": [
-      ("cnn2d", {"arch": 3, "dense": 8}, (64, 64), 3, "conv2", 4, 4),
-      ("bugcnn3d", {"channels": (4, 8, 8, 8), "dense": 16}, (32, 16, 16), 1, "block2", 4, 4),
-    ],
-    "fv_batch_sizes": (2,),
     "dtypes": ("float32",),
     "repeats": 1,
     "peaks": {"matmul_size": 256, "copy_mb": 8},
@@ -49,8 +39,6 @@ SUITES = {
     "variants": (FAST_CPU,),
     "compare_variants": (STRAIGHTFORWARD,),
     "compare_at": {"train": 8, "infer": 8, "smoothgrad": 8},
-    "featurevis": [CNN2D, CNN3D],
-    "fv_batch_sizes": (16, 64),
     "dtypes": ("float32",),
     "repeats": 3,
     "peaks": {"matmul_size": 1024, "copy_mb": 64},
@@ -71,8 +59,6 @@ SUITES = {
     "variants": (("xla", "argmax"), STRAIGHTFORWARD),
     "compare_variants": (FAST_CPU,),
     "compare_at": {"train": 32, "infer": 32, "smoothgrad": 8},
-    "featurevis": [CNN2D, CNN3D],
-    "fv_batch_sizes": (16, 64),
     "dtypes": ("float32", "bfloat16"),
     "repeats": 5,
     "peaks": {"matmul_size": 8192, "copy_mb": 1024},

@@ -99,17 +99,3 @@ def test_device_epoch_equals_feeding_batches_one_by_one():
   params = lambda s: jax.tree.leaves(nnx.State(s).filter(nnx.Param))
   for a, b in zip(params(state), params(looped), strict=True):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
-
-
-def test_featurevis_runners_of_the_smoke_suite_time_2d_and_3d_models():
-  from benchmarks.suites import SUITES
-
-  suite = SUITES["smoke"] | {"fv_batch_sizes": (2,)}
-  groups = list(harness.groups(suite, ["featurevis"], None))
-  assert [g[1] for g in groups] == [(64, 64), (32, 16, 16)]
-  results = run_interleaved([r for g in groups for r in g[3]], repeats=1, warmup=0)
-  harness.add_derived(results, {"matmul_flops_float32": 1e9, "copy_bytes_per_s": 1e9}, TINY)
-  for r in results:
-    assert r["kind"] == "featurevis" and r["channels"] == 4 and r["steps"] == 4
-    assert r["seconds_per_call"] == pytest.approx(4 / r["rate_median"]) and r["compile_s"] >= 0
-  assert "s/call" in report.line(results[0]) and "4ch x 4 steps" in report.markdown(results)

@@ -193,3 +193,13 @@ def test_package_imports_only_jax_optax_and_numpy():
     "assert not bad, bad\n"
   )
   subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_featurevis_benchmark_times_a_tiny_3d_model():
+  from benchmarks import featurevis as bench
+  from benchmarks.measure import run_interleaved
+
+  (r,) = run_interleaved([bench.runner(*bench.TINY[1], 2)], repeats=1, warmup=0)
+  assert r["kind"] == "featurevis" and r["shape"] == [16, 16, 16] and r["channels"] == 4
+  assert r["compile_s"] > 0 and r["rate_median"] == pytest.approx(4 / r["times_s"][0])
+  assert "featurevis bugcnn3d 16x16x16 block2 b=2 | 4 x 4 |" in bench.table([r])
