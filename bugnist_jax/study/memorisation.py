@@ -42,8 +42,9 @@ SECTIONS = ("model", "data", "train")  # a family's config sections over base(mo
 def _set(node, values, where: str) -> None:
   """Sets `values` on the ConfigDict `node`; a key it lacks is a UserError naming `where`."""
   for key, value in values.items():
-    if key not in node and where != "model":  # model fields: build_model names a bad one
-      raise UserError(f"config.memorisation.{where}.{key}: not a field of config.{where}")
+    if key not in node:
+      section = where.rsplit(".", 1)[-1]
+      raise UserError(f"config.memorisation.{where}.{key}: not a field of config.{section}")
     node[key] = value
 
 
@@ -57,11 +58,19 @@ def run_config(config, family: str, regime: str):
   if regime not in REGIMES:
     raise UserError(f"config.memorisation.regimes: unknown {regime!r}; valid: {', '.join(REGIMES)}")
   fam = m.families[family]
-  c = config_defaults.base(model=fam.model.name)
+  try:  # the model is a config field: any registered model (e.g. resnet variant=covid)
+    c = config_defaults.base(model=fam.model.name)
+  except ValueError as e:
+    raise UserError(f"config.memorisation.families.{family}.model.name: {e}") from None
   c.seed = config.seed
   for section in SECTIONS:
-    where = section if section == "model" else f"families.{family}.{section}"
-    _set(c[section], fam[section].to_dict(), where)
+    _set(c[section], fam[section].to_dict(), f"families.{family}.{section}")
+  for field, table in (
+    ("families.{family}.epochs", fam.epochs),
+    ("learning_rates", m.learning_rates),
+  ):
+    if regime not in table:
+      raise UserError(f"config.memorisation.{field.format(family=family)}: no {regime!r}")
   standard = regime == "standard"
   c.data.regime = regime
   c.data.noise_copies, c.data.noise_std = int(m.noise_copies), float(m.noise_std)
@@ -73,6 +82,17 @@ def run_config(config, family: str, regime: str):
   c.train.num_epochs = int(fam.epochs[regime])
   c.train.keep_checkpoints = 1
   return c
+
+
+def validate(config) -> None:
+  """Every family's config in every regime, before anything trains (a typo in the last family
+  is an error now, not after hours of training the first)."""
+  m = config.memorisation
+  if not m.regimes or not m.families:
+    raise UserError("config.memorisation: needs at least one regime and one family")
+  for family in m.families:
+    for regime in m.regimes:
+      run_config(config, family, regime)
 
 
 def _last_step(workdir: pathlib.Path) -> int:
@@ -191,6 +211,7 @@ def write_report(config, workdir: pathlib.Path, results: dict, figures: dict, wa
 
 def run_study(config, workdir: str | pathlib.Path) -> dict:
   """Trains (or resumes) every family in every regime, analyses, writes figures, JSON, report."""
+  validate(config)
   workdir = pathlib.Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
   start = time.perf_counter()

@@ -67,23 +67,27 @@ def accuracies(run: Run) -> dict[str, float]:
 
 
 def activation_statistics(run: Run, layer: str, max_items: int, batch_size: int) -> dict:
-  """Statistics of `layer`'s activations [N, *S', C'] on up to `max_items` test images: mean,
-  std, share of zeros, share of channels never active (dead), mean per-image maximum, and the
-  share of the mean activation in the strongest 10 % of channels (how few channels carry it)."""
+  """`summarize_activations` of `layer`'s activations on up to `max_items` test images."""
   f = compile.jit(lambda images: stage_fn(run.model, None, layer)(run.normalization(images)))
   test = run.split("test")
-  n = min(max_items, len(test))
+  subset = [test[i] for i in range(min(max_items, len(test)))]
   acts = []
-  subset = [test[i] for i in range(n)]
   for batch in pipeline.eval_batches(subset, batch_size=batch_size, transforms=run.transforms):
     acts.append(np.asarray(jax.device_get(f(batch["image"])))[batch["valid"]])
-  a = np.concatenate(acts).astype(np.float64)  # [N, *S', C']
+  return {"layer": layer, **summarize_activations(np.concatenate(acts))}
+
+
+def summarize_activations(a: np.ndarray) -> dict:
+  """Statistics of activations `a` [N, *S', C'] (N images): mean, std, share of zeros, share
+  of channels never active on any image (dead), mean per-image maximum, and the share of the
+  summed channel means in the strongest 10 % of channels (how few channels carry it)."""
+  a = np.asarray(a, np.float64)
+  n = a.shape[0]
   per_channel = a.reshape(-1, a.shape[-1])
   means = np.sort(per_channel.mean(0))[::-1]
   top = max(1, int(round(0.1 * len(means))))
   total = means.clip(0).sum()
   return {
-    "layer": layer,
     "items": n,
     "mean": float(a.mean()),
     "std": float(a.std()),
