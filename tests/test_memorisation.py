@@ -116,6 +116,8 @@ def test_the_covid_variant_needs_the_resnet_model_and_says_so_in_one_line():
     ("families.cnn2d.model.archx", 3, r"families\.cnn2d\.model\.archx: not a field of config\.m"),
     ("families.cnn2d.data.shapes", 3, r"cnn2d\.data\.shapes: not a field of config\.data"),
     ("regimes", ("standard", "memorise"), r"regimes: unknown 'memorise'"),
+    ("families.cnn2d.model.arch", 7, r"families\.cnn2d\.model: arch: unknown 7"),
+    ("families.cnn2d.featurevis_layer", "conv9", r"featurevis_layer: no spatial stage 'conv9'"),
   ],
 )
 def test_a_bad_family_or_regime_is_one_line_before_anything_trains(where, value, message, tmp_path):

@@ -98,21 +98,27 @@ def _split_from_csv(path, items: list[str], labels: np.ndarray) -> dict[str, np.
   return {name: index[idx] for name, idx in csv_split.items()}
 
 
+def full_data(cfg):
+  """The whole data of config.data `cfg` (the builder's `.source`, `.class_names`,
+  `.image_shape`, `.items`), before any split; writes nothing."""
+  if cfg.source not in SOURCES:
+    raise UserError(f"config.data.source: unknown {cfg.source!r}; valid: {', '.join(SOURCES)}")
+  try:
+    return SOURCES[cfg.source](cfg)
+  except UserError as e:  # a source names its argument; the user knows it as a config field
+    field = str(e).split(":", 1)[0]
+    if field in cfg:
+      raise UserError(f"config.data.{e}") from None
+    raise
+
+
 def build(cfg, workdir: str | pathlib.Path) -> Dataset:
   """Sources for config.data `cfg`; the split is written to `workdir/split.csv`.
 
   The split comes from `cfg.split_csv` if set, else from an earlier run's `split.csv` in the
   workdir (so a resumed run sees the same split), else a new seeded stratified split.
   """
-  if cfg.source not in SOURCES:
-    raise UserError(f"config.data.source: unknown {cfg.source!r}; valid: {', '.join(SOURCES)}")
-  try:
-    full = SOURCES[cfg.source](cfg)
-  except UserError as e:  # a source names its argument; the user knows it as a config field
-    field = str(e).split(":", 1)[0]
-    if field in cfg:
-      raise UserError(f"config.data.{e}") from None
-    raise
+  full = full_data(cfg)
   if cfg.get("cache", False):
     full = dataclasses.replace(full, source=CachedSource(full.source))
   labels = np.asarray(full.source.labels())

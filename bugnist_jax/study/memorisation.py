@@ -26,12 +26,15 @@ import pathlib
 import time
 
 import numpy as np
+from flax import nnx
 
 from bugnist_jax import config_defaults, viz
+from bugnist_jax.data import datasets
 from bugnist_jax.data.datasets import REGIMES
 from bugnist_jax.errors import UserError
 from bugnist_jax.inspection.visualization import VisOptions, stage_visualizations
 from bugnist_jax.log import say
+from bugnist_jax.models import build_model
 from bugnist_jax.runs import Run
 from bugnist_jax.study import memorisation_stats as stats
 from bugnist_jax.training.loop import train_and_evaluate
@@ -84,15 +87,34 @@ def run_config(config, family: str, regime: str):
   return c
 
 
+def _abstract_model(c):
+  """The model of training config `c` on its data's image shape and classes, without weights."""
+  data = datasets.full_data(c.data)
+  return nnx.eval_shape(lambda: build_model(c, data.image_shape, len(data.class_names)))
+
+
 def validate(config) -> None:
-  """Every family's config in every regime, before anything trains (a typo in the last family
-  is an error now, not after hours of training the first)."""
+  """Every family's config in every regime, and its model built abstractly on its data's
+  shape (field values, the featurevis layer), before anything trains: a typo in the last
+  family is one line now, not after hours of training the first."""
   m = config.memorisation
   if not m.regimes or not m.families:
     raise UserError("config.memorisation: needs at least one regime and one family")
   for family in m.families:
     for regime in m.regimes:
-      run_config(config, family, regime)
+      c = run_config(config, family, regime)
+    try:
+      model = _abstract_model(c)
+    except UserError as e:  # "config.model: ..." is the family's model (or data) section
+      raise UserError(
+        f"config.memorisation.families.{family}.{str(e).removeprefix('config.')}"
+      ) from None
+    layer = m.families[family].featurevis_layer
+    if layer and layer not in model.spatial_layers():
+      raise UserError(
+        f"config.memorisation.families.{family}.featurevis_layer: no spatial stage {layer!r}; "
+        f"valid: {', '.join(model.spatial_layers())}"
+      )
 
 
 def _last_step(workdir: pathlib.Path) -> int:
