@@ -4,8 +4,10 @@
       --config=configs/memorisation_study.py
 
 For every family of `config.memorisation.families` (a config.model, data, train and epochs per
-regime: by default a 2D family on the embedded Caltech-like images and a 3D family on the
-synthetic volumes) and every regime of `config.memorisation.regimes`, trains a model in
+regime: by default a 2D family (the 2D CNN) on the embedded Caltech-like images and a 3D family
+(BugCNN3D) on the synthetic volumes; the model is a config field, and the seed's CovidResNet /
+CovidDenseNet are the config's `:covid` variant, `model.name=resnet`/`densenet` with
+`variant=covid`, once issue 11 registers them) and every regime of `config.memorisation.regimes`, trains a model in
 DIR/<family>/<regime> (resumable; a normal run that evaluate, explain, look_inside, featurevis
 and the viewer open):
   standard         augmentation and weight decay (the paper: lr 0.002, weight decay on);
@@ -36,6 +38,7 @@ from bugnist_jax.inspection.visualization import VisOptions, stage_visualization
 from bugnist_jax.log import say
 from bugnist_jax.models import build_model
 from bugnist_jax.runs import Run
+from bugnist_jax.study import finish
 from bugnist_jax.study import memorisation_stats as stats
 from bugnist_jax.training.loop import train_and_evaluate
 
@@ -251,12 +254,8 @@ def run_study(config, workdir: str | pathlib.Path) -> dict:
       a = results[family][regime]["accuracy"]
       say(f"  fit {a['fit']:.3f} train {a['train']:.3f} test {a['test']:.3f}")
   figures = write_figures(results, shown, workdir / "figures")
-  wall = time.perf_counter() - start
-  out = {"wall_s": wall, "results": results}
-  (workdir / "results.json").write_text(json.dumps(out, indent=2, allow_nan=True))
-  path = write_report(config, workdir, results, figures, wall)
-  say(f"wrote {path} ({wall / 60:.1f} min)")
-  return out
+  report = lambda wall: write_report(config, workdir, results, figures, wall)
+  return finish(workdir, {"results": results}, report, start)
 
 
 if __name__ == "__main__":  # python -m bugnist_jax.study.memorisation: bugnist_jax.commands

@@ -13,7 +13,6 @@ A method whose maps barely change (guided backprop, famously) does not explain t
 Writes DIR/results.json, DIR/figures/*.png and DIR/report.html.
 """
 
-import json
 import pathlib
 import time
 
@@ -28,6 +27,7 @@ from bugnist_jax.evaluation import evaluate_run
 from bugnist_jax.log import say
 from bugnist_jax.models.adapters import Bound
 from bugnist_jax.runs import Run
+from bugnist_jax.study import finish
 from bugnist_jax.training.loop import train_and_evaluate
 
 SIMILARITIES = ("spearman_abs", "spearman", "ssim")
@@ -140,18 +140,12 @@ def run_sanity(config, workdir: str | pathlib.Path, run_dir: str | pathlib.Path)
       title="data randomisation",
       row_labels=list(methods),
     )
-  wall = time.perf_counter() - start
-  out = {
-    "run": str(run_dir),
-    "layers": layers,
-    "cascading": cascade,
-    "data_randomization": data_rand,
-    "wall_s": wall,
-  }
-  (workdir / "results.json").write_text(json.dumps(out, indent=2, allow_nan=True))
-  path = write_report(config, workdir, run_dir, cascade, layers, data_rand, figures, wall)
-  say(f"wrote {path} ({wall / 60:.1f} min)")
-  return out
+  out = {"run": str(run_dir), "layers": layers, "cascading": cascade}
+  out["data_randomization"] = data_rand
+  report = lambda wall: write_report(
+    config, workdir, run_dir, cascade, layers, data_rand, figures, wall
+  )
+  return finish(workdir, out, report, start)
 
 
 def data_randomization(config, run_config, workdir, original: dict, items: dict, opts) -> dict:
