@@ -39,7 +39,7 @@ def test_the_smoke_study_trains_every_regime_and_writes_numbers_figures_and_repo
   srcs = re.findall(r'<img src="([^"]+)"', html)
   want = {"figures/accuracy.png", "figures/high_frequency.png", "figures/featurevis_cnn2d.png"}
   assert want <= set(srcs) and all((workdir / s).is_file() for s in srcs)
-  assert "shuffled_labels" in html and "noisy_copies" in html
+  assert "shuffled_labels" in html and "noisy_copies" in html and "Caltech101 0.78" in html
   for regime, r in regimes.items():
     run_dir = workdir / "cnn2d" / regime
     trained = json.loads((run_dir / "config.json").read_text())
