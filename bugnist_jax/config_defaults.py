@@ -37,7 +37,16 @@ def base(model: str = "bugcnn3d") -> ml_collections.ConfigDict:
   c.data.packing_threshold = 90  # uint8 intensity for remove_packing
   c.data.packing_min_size = 0  # voxels; smaller largest component -> blank volume
   c.data.mask_from_threshold = False  # training: object_mask = largest component > threshold
-  c.data.shuffle_labels = False  # training labels permuted (data randomisation sanity check)
+  # Training regime (bugnist_jax.data.datasets.REGIMES): 'standard'; 'shuffled_labels' (labels
+  # permuted by data.seed: the data randomisation test, the memorisation study); 'noisy_copies'
+  # (the training items once, then noise_copies copies with white noise and random labels).
+  c.data.regime = "standard"
+  c.data.shuffle_labels = False  # True = regime 'shuffled_labels' (older configs' spelling)
+  c.data.noise_copies = 9  # noisy_copies: copies of the training set (DeepVisionVR: 9)
+  # noisy_copies: noise std as a fraction of the intensity range 0..255, added to the uint8
+  # image (DeepVisionVR's value is not public; 0.1 = 25.5 grey levels, visible, not drowning).
+  c.data.noise_std = 0.1
+  c.data.cache = False  # keep records in memory after their first read (small data only)
   # 'flip_rotate' (random flips, 90-degree rotations about the tube axis), 'hflip' (left-right
   # flips, for natural images) or 'none'.
   c.data.augment = "flip_rotate"

@@ -3,7 +3,8 @@
 `build(cfg, workdir)` gives the train/validation/test sources (the split saved in the
 workdir); `record_transforms(cfg)` the transforms every consumer applies to a record before
 the model sees it (packing removal), `training_transforms(cfg)` those training adds (masks
-from a threshold), `training_source(cfg, source)` the training items (labels shuffled), and
+from a threshold), `training_source(cfg, source, num_classes)` the training items of the
+training regime (`REGIMES`: labels shuffled, noisy copies), and
 `data_info(cfg, dataset, workdir)` the facts a run records in `data.json` (classes, shape,
 normalisation).
 """
@@ -29,7 +30,7 @@ from bugnist_jax.data import (
 from bugnist_jax.data.classes import CLASS_CODES
 from bugnist_jax.data.light import LightJitter
 from bugnist_jax.data.pipeline import MaskFromThreshold, RemovePacking
-from bugnist_jax.data.sources import ShuffledLabels, SubsetSource
+from bugnist_jax.data.sources import CachedSource, NoisyCopies, ShuffledLabels, SubsetSource
 from bugnist_jax.data.transforms import Normalization
 from bugnist_jax.errors import UserError
 from bugnist_jax.log import say
@@ -156,18 +157,19 @@ def _split_from_csv(path, items: list[str], labels: np.ndarray) -> dict[str, np.
   return {name: index[idx] for name, idx in csv_split.items()}
 
 
-def _source(cfg, workdir: pathlib.Path, write: bool) -> Source:
-  """The source of `cfg`. Bad files (every one a scan found) are listed in
-  `workdir/bad_files.txt` and stop the run, or with `cfg.skip_bad_files` are listed in
-  `workdir/skipped_files.txt` and left out."""
+def full_data(cfg, workdir: pathlib.Path | None = None, write: bool = False) -> Source:
+  """The whole data of config.data `cfg` (`.source`, `.class_names`, `.image_shape`, `.items`),
+  before any split. Bad files (every one a scan found) stop the run, or with
+  `cfg.skip_bad_files` are left out; with `write`, their list goes to `workdir/bad_files.txt`
+  or `workdir/skipped_files.txt`."""
   if cfg.source not in SOURCES:
     raise UserError(f"config.data.source: unknown {cfg.source!r}; valid: {', '.join(SOURCES)}")
   skipped = [] if cfg.get("skip_bad_files", False) else None
   try:
     source = SOURCES[cfg.source](cfg, skipped)
   except badfiles.BadFiles as e:
-    path = workdir / badfiles.BAD_FILES
-    if write:
+    path = pathlib.Path(workdir) / badfiles.BAD_FILES if write and workdir else None
+    if path:
       badfiles.write_list(path, e.problems)
     raise UserError(e.message(listed_in=path)) from None
   except UserError as e:  # a source names its argument; the user knows it as a config field
@@ -176,10 +178,11 @@ def _source(cfg, workdir: pathlib.Path, write: bool) -> Source:
       raise UserError(f"config.data.{e}") from None
     raise
   if skipped:
-    path = workdir / badfiles.SKIPPED_FILES
-    if write:
+    path = pathlib.Path(workdir) / badfiles.SKIPPED_FILES if write and workdir else None
+    if path:
       badfiles.write_list(path, skipped)
-    say(f"config.data.skip_bad_files: left out {len(skipped)} bad files (listed in {path})")
+    where = f" (listed in {path})" if path else ""
+    say(f"config.data.skip_bad_files: left out {len(skipped)} bad files{where}")
   return source
 
 
@@ -192,7 +195,9 @@ def build(cfg, workdir: str | pathlib.Path, write: bool = True) -> Dataset:
   computes the same split, and a file another process writes appears whole (`os.replace`).
   """
   workdir = pathlib.Path(workdir)
-  full = _source(cfg, workdir, write)
+  full = full_data(cfg, workdir, write)
+  if cfg.get("cache", False):
+    full = dataclasses.replace(full, source=CachedSource(full.source))
   labels = np.asarray(full.source.labels())
   saved = pathlib.Path(workdir) / "split.csv"
   if cfg.split_csv:
@@ -240,10 +245,43 @@ def apply(transforms: list[grain.transforms.Map], record: dict) -> dict:
   return record
 
 
-def training_source(cfg, source):
-  """The training items: `source`, with its labels permuted when `cfg.shuffle_labels`."""
+# config.data.regime: how the training items relate to the data (seed 004's three regimes).
+REGIMES = ("standard", "shuffled_labels", "noisy_copies")
+
+
+def regime(cfg) -> str:
+  """The training regime of config.data `cfg`. `shuffle_labels=True` (configs written before
+  `regime` existed, which `runs.load_config` merges onto regime='standard') means
+  'shuffled_labels'; set together with another regime it is a UserError."""
+  name = cfg.get("regime", "standard")
+  if name not in REGIMES:
+    raise UserError(f"config.data.regime: unknown {name!r}; valid: {', '.join(REGIMES)}")
   if cfg.get("shuffle_labels", False):
+    if name not in ("standard", "shuffled_labels"):
+      raise UserError(
+        f"config.data.shuffle_labels: True means regime 'shuffled_labels', but "
+        f"config.data.regime is {name!r}; set only one"
+      )
+    return "shuffled_labels"
+  return name
+
+
+def training_source(cfg, source, num_classes: int | None = None):
+  """The training items of the regime (`regime(cfg)`): `source` itself ('standard'), with its
+  labels permuted by `cfg.seed` ('shuffled_labels'), or followed by `cfg.noise_copies` noisy
+  copies with random labels of `num_classes` classes ('noisy_copies', `sources.NoisyCopies`;
+  default: the largest label + 1)."""
+  name = regime(cfg)
+  if name == "shuffled_labels":
     return ShuffledLabels(source, cfg.seed)
+  if name == "noisy_copies":
+    copies, std = int(cfg.get("noise_copies", 9)), float(cfg.get("noise_std", 0.1))
+    if copies < 1 or std <= 0:
+      raise UserError(
+        f"config.data.noise_copies / noise_std: need >= 1 copies and std > 0, got {copies}, {std}"
+      )
+    classes = num_classes or int(np.max(source.labels())) + 1
+    return NoisyCopies(source, copies, std, cfg.seed, classes)
   return source
 
 

@@ -6,13 +6,13 @@
 Model parameter randomisation: the run's layers are re-initialised cumulatively from the top
 (logits, dense1, block4, ... block1) and each method's maps on a few test volumes are compared
 with the trained model's maps (Spearman rank correlation, signed and absolute, and SSIM). Data
-randomisation: a model of the same config trained on permuted labels (`data.shuffle_labels`,
-in DIR/shuffled_labels, resumable) is explained on the same volumes and compared the same way.
+randomisation: a model of the same config trained on permuted labels
+(`data.regime='shuffled_labels'`, in DIR/shuffled_labels, resumable) is explained on the same
+volumes and compared the same way.
 A method whose maps barely change (guided backprop, famously) does not explain the model.
 Writes DIR/results.json, DIR/figures/*.png and DIR/report.html.
 """
 
-import json
 import pathlib
 import time
 
@@ -28,6 +28,7 @@ from bugnist_jax.log import say
 from bugnist_jax.models.adapters import Bound
 from bugnist_jax.progress import track
 from bugnist_jax.runs import Run
+from bugnist_jax.study import finish
 from bugnist_jax.training.loop import train_and_evaluate
 
 SIMILARITIES = ("spearman_abs", "spearman", "ssim")
@@ -141,25 +142,24 @@ def run_sanity(config, workdir: str | pathlib.Path, run_dir: str | pathlib.Path)
       title="data randomisation",
       row_labels=list(methods),
     )
-  wall = time.perf_counter() - start
-  out = {
-    "run": str(run_dir),
-    "layers": layers,
-    "cascading": cascade,
-    "data_randomization": data_rand,
-    "wall_s": wall,
-  }
-  (workdir / "results.json").write_text(json.dumps(out, indent=2, allow_nan=True))
-  path = write_report(config, workdir, run_dir, cascade, layers, data_rand, figures, wall)
-  say(f"wrote {path} ({wall / 60:.1f} min)")
-  return out
+  out = {"run": str(run_dir), "layers": layers, "cascading": cascade}
+  out["data_randomization"] = data_rand
+  report = lambda wall: write_report(
+    config, workdir, run_dir, cascade, layers, data_rand, figures, wall
+  )
+  return finish(workdir, out, report, start)
 
 
 def data_randomization(config, run_config, workdir, original: dict, items: dict, opts) -> dict:
   """Trains the run's config on permuted labels and compares its maps with `original`."""
   s = config.sanity
   cfg = with_overrides(
-    run_config, **{"data.shuffle_labels": True, "train.num_epochs": int(s.random_label_epochs)}
+    run_config,
+    **{
+      "data.regime": "shuffled_labels",
+      "data.shuffle_labels": False,  # the old spelling; the regime says it
+      "train.num_epochs": int(s.random_label_epochs),
+    },
   )
   shuffled_dir = workdir / "shuffled_labels"
   say(f"== training on permuted labels in {shuffled_dir}")

@@ -18,7 +18,6 @@ The masks come from the records (`object_mask`, `shortcut_mask`), so any source 
 (the synthetic volumes; a 2D source with a confound) can be studied.
 """
 
-import json
 import pathlib
 import time
 
@@ -34,6 +33,7 @@ from bugnist_jax.evaluation import evaluate_run
 from bugnist_jax.log import say
 from bugnist_jax.progress import track
 from bugnist_jax.runs import Run
+from bugnist_jax.study import finish
 from bugnist_jax.training.loop import train_and_evaluate
 
 # Condition -> config overrides on top of the study's base config.
@@ -245,12 +245,9 @@ def run_study(config, workdir: str | pathlib.Path) -> dict:
       list(first["raw"]), grid, list(results), path, title=method, row_labels=row_labels
     )
     figures["maps"][method] = path
-  wall = time.perf_counter() - start
-  out = {"wall_s": wall, "class_names": list(names), "results": results}
-  (workdir / "results.json").write_text(json.dumps(out, indent=2, allow_nan=True))
-  path = write_report(config, workdir, results, figures, wall)
-  say(f"wrote {path} ({wall / 60:.1f} min)")
-  return out
+  out = {"class_names": list(names), "results": results}
+  report = lambda wall: write_report(config, workdir, results, figures, wall)
+  return finish(workdir, out, report, start)
 
 
 if __name__ == "__main__":  # python -m bugnist_jax.study.shortcut: bugnist_jax.commands

@@ -269,7 +269,7 @@ def train_and_evaluate(config, workdir: str | pathlib.Path) -> dict:
   data = datasets.build(config.data, workdir, write=main)
   info = datasets.data_info(config.data, data, workdir, write=main)
   cfg = config.train
-  train_source = datasets.training_source(config.data, data.splits["train"])
+  train_source = datasets.training_source(config.data, data.splits["train"], len(data.class_names))
   steps_per_epoch = len(train_source) // cfg.batch_size
   if steps_per_epoch == 0:
     raise UserError(

@@ -26,7 +26,7 @@ from bugnist_jax.viz.projections import (
   peak_slices,
 )
 from bugnist_jax.viz.sweep import plot_map_grid, plot_sigma_sweep
-from bugnist_jax.viz.tiff import save_imagej_stack
+from bugnist_jax.viz.tiff import save_imagej_channels, save_imagej_stack
 from bugnist_jax.viz.volume import (
   plot_explanation_panel,
   plot_mips,
@@ -64,6 +64,7 @@ __all__ = [
   "plot_saliency_grid",
   "plot_sigma_sweep",
   "plot_slice_montage",
+  "save_imagej_channels",
   "save_imagej_stack",
   "save_stack",
   "saliency_rgba",
