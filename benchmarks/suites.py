@@ -120,32 +120,28 @@ def families(tiny: bool = False) -> list[tuple[str, tuple, dict, int]]:
   return out
 
 
-def _tiny_shape(i: int) -> tuple[int, int, int]:
-  """The i-th volume size of a shrunk suite: distinct, divisible by 16 (four 2x pools)."""
-  return (32, 16 * (1 + i // 2), 16 * (1 + (i + 1) // 2))
+TINY_SHAPE = (32, 16, 16)
 
 
 def shrink(suite: dict) -> dict:
-  """The same suite on tiny sizes (a smoke model, volumes of 32x16x16 and up, at most 4 per
-  batch or map, one round): every code path of it runs on a CPU in seconds per group."""
-  shapes = {}
-  tiny_shape = lambda s: shapes.setdefault(tuple(s), _tiny_shape(len(shapes)))
+  """The same suite on tiny sizes: a smoke model, every volume 32x16x16, at most 4 per batch
+  or map, one round; kinds, variants, dtypes, torch configurations and moonshot rows stay, so
+  every code path of it runs on a CPU in seconds per group."""
   tiny_size = lambda n: min(n, 4)
+  uniq = lambda sizes: tuple(dict.fromkeys(map(tiny_size, sizes)))
   out = dict(suite, model=SUITES["smoke"]["model"], repeats=1, peaks=SUITES["smoke"]["peaks"])
   for kind in ("train", "infer", "smoothgrad"):
-    out[kind] = [
-      (tiny_shape(shape), tuple(dict.fromkeys(map(tiny_size, sizes))))
-      for shape, sizes in suite[kind]
-    ]
-  out["epoch"] = [(tiny_shape(shape), 8, 4) for shape, _, _ in suite["epoch"]]
-  out["sg_batch_sizes"] = tuple(dict.fromkeys(map(tiny_size, suite["sg_batch_sizes"])))
+    sizes = [n for _, ns in suite[kind] for n in ns]
+    out[kind] = [(TINY_SHAPE, uniq(sizes))] if sizes else []
+  out["epoch"] = [(TINY_SHAPE, 8, 4)] if suite["epoch"] else []
+  out["sg_batch_sizes"] = uniq(suite["sg_batch_sizes"])
   out["compare_at"] = {k: tiny_size(v) for k, v in suite["compare_at"].items()}
   out["families"] = {k: 2 for k in suite["families"]}
   if suite["torch_compiled"] is not None:
-    out["torch_compiled"] = [(k, tiny_shape(s)) for k, s in suite["torch_compiled"]]
+    out["torch_compiled"] = [(k, TINY_SHAPE) for k, _ in suite["torch_compiled"]]
   out["moonshot"] = [
-    (label, kind, tiny_shape(shape), 4 if kind == "epoch" else tiny_size(size), target)
-    for label, kind, shape, size, target in suite["moonshot"]
+    (label, kind, TINY_SHAPE, 4 if kind == "epoch" else tiny_size(size), target)
+    for label, kind, _, size, target in suite["moonshot"]
   ]
   out["tiny"] = True
   return out
