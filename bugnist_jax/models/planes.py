@@ -236,3 +236,54 @@ def _materialize(y: jax.Array) -> jax.Array:
     return y
   out = lax.dynamic_update_slice_in_dim(jnp.zeros_like(y), y[:, :last], 0, axis=1)
   return lax.dynamic_update_slice_in_dim(out, y[:, last:], last, axis=1)
+
+
+def narrow_input(x: jax.Array, w: jax.Array) -> bool:
+  """Whether `conv` computes x * w by shift-add (few input channels): what `shift_add_pool`
+  takes."""
+  return x.shape[-1] < NARROW and x.ndim in (4, 5)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5))
+def shift_add_pool(
+  x: jax.Array, w: jax.Array, bias: jax.Array, pads: Pads, window: int, pool
+) -> jax.Array:
+  """pool(conv(x, w, pads), window, bias) for few input channels, without the full-resolution
+  convolution when not differentiated.
+
+  x [B, *S, Cin] (Cin < NARROW), w [*K, Cin, Cout], bias [Cout]; `pool(y, window, bias)` is
+  the ReLU + max pool that follows (`pooling.relu_max_pool` with 'argmax'). Plain evaluation
+  (inference) computes each of the window^ndim parities of the pooled grid by shift-add on
+  strided input slices and takes their maximum: one fusion that writes only the pooled
+  [B, *S' // window, Cout] output. The first BugCNN3D layer's full output (16 channels at
+  the input's resolution) was 8x that, written twice (`_materialize`) and read again by the
+  pool. Under differentiation it is `pool(conv(...))` itself (same function, same gradient).
+  """
+  kernel, out = w.shape[:-2], _out_shape(x, w.shape[:-2], pads)
+  pooled = [n // window for n in out]
+  xp, w32 = _pad(x, pads).astype(jnp.float32), w.astype(jnp.float32)
+  best = None
+  for parity in itertools.product(range(window), repeat=len(kernel)):
+    total = 0
+    for offset in itertools.product(*(range(k) for k in kernel)):
+      starts = [p + o for p, o in zip(parity, offset, strict=True)]
+      cut = tuple(
+        slice(s, s + window * (n - 1) + 1, window) for s, n in zip(starts, pooled, strict=True)
+      )
+      xs = xp[(slice(None), *cut)]
+      for i in range(x.shape[-1]):
+        total = total + xs[..., i : i + 1] * w32[(*offset, i)]
+    best = total if best is None else jnp.maximum(best, total)
+  return jnp.maximum(best + bias.astype(jnp.float32), 0).astype(x.dtype)
+
+
+def _shift_add_pool_fwd(x, w, bias, pads, window, pool):
+  y, vjp = jax.vjp(lambda x, w, b: pool(conv(x, w, pads), window, b), x, w, bias)
+  return y, vjp
+
+
+def _shift_add_pool_bwd(pads, window, pool, vjp, g):
+  return vjp(g)
+
+
+shift_add_pool.defvjp(_shift_add_pool_fwd, _shift_add_pool_bwd)
