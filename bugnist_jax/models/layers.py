@@ -102,7 +102,7 @@ class Conv(nnx.Conv):
 
 def _argmax_relu_pool(y: jax.Array, window: int, bias: jax.Array) -> jax.Array:
   """What `ConvBlock` runs after its convolution with the argmax pool (one function object,
-  so `planes.shift_add_pool`'s static argument hashes the same every call)."""
+  so `planes.conv_pool`'s static argument hashes the same every call)."""
   return relu_max_pool(y, window, "argmax", bias=bias)
 
 
@@ -162,8 +162,8 @@ class ConvBlock(Stage):
 
   def __call__(self, x: jax.Array) -> jax.Array:
     if self.pool is not None and self.norm is None and self.conv.bias is not None:
-      if self._fused_first_layer(x):
-        return self._shift_add_pool(x)
+      if self._pools_in_conv(x):
+        return self._conv_pool(x)
       # The pool adds the bias after the max: its gradient then sums 2^ndim times fewer numbers.
       return self.pool(self.conv.convolve(x), bias=self.conv.bias[...])
     x = self.conv(x)
@@ -171,19 +171,19 @@ class ConvBlock(Stage):
       x = self.norm(x)
     return nnx.relu(x) if self.pool is None else self.pool(x)
 
-  def _fused_first_layer(self, x: jax.Array) -> bool:
-    """Inference can pool inside the convolution: planes' shift-add (few input channels),
-    stride 1, the argmax pool (`planes.shift_add_pool`)."""
+  def _pools_in_conv(self, x: jax.Array) -> bool:
+    """Inference can pool inside the convolution (`planes.conv_pool`): planes' stride-1
+    convolution, the argmax pool, a shape it has a fused path for."""
     conv = self.conv
     return (
       conv.conv_general_dilated is planes.conv_general_dilated
       and self.pool.impl == "argmax"
       and all(s == 1 for s in conv.strides)
       and conv.feature_group_count == 1
-      and planes.narrow_input(x, conv.kernel)
+      and planes.pools_in_conv(x, conv.kernel)
     )
 
-  def _shift_add_pool(self, x: jax.Array) -> jax.Array:
+  def _conv_pool(self, x: jax.Array) -> jax.Array:
     conv = self.conv
     pads = conv.padding
     if isinstance(pads, str):
@@ -191,7 +191,7 @@ class ConvBlock(Stage):
     pads = tuple((int(lo), int(hi)) for lo, hi in pads)
     kernel, bias = conv.kernel[...].astype(conv.dtype), conv.bias[...]
     x = x.astype(conv.dtype)
-    return planes.shift_add_pool(x, kernel, bias, pads, self.pool.window, _argmax_relu_pool)
+    return planes.conv_pool(x, kernel, bias, pads, self.pool.window, _argmax_relu_pool)
 
   def rf_ops(self, ndim: int) -> list[Op]:
     ops = self.conv.rf_ops()
