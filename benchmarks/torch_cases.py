@@ -6,6 +6,7 @@ inductor, channels_last_3d). A compiled runner's first call is timed apart as it
 """
 
 import contextlib
+import functools
 import time
 from collections.abc import Sequence
 
@@ -99,7 +100,8 @@ def _info(kind, config, dtype, shape, batch) -> dict:
   )
 
 
-def train_runner(
+def _batch_runner(
+  kind: str,
   shape: Sequence[int],
   batch: int,
   *,
@@ -108,50 +110,38 @@ def train_runner(
   model_kw: dict,
   backend: str = "inductor",
 ) -> Runner:
-  """One Adam step per call: zero_grad, forward, cross-entropy, backward, step (eager)."""
+  """kind 'train': one Adam step per call (zero_grad, forward, cross-entropy, backward, step;
+  the optimizer eager); 'infer': one inference batch per call under torch.inference_mode."""
 
   def build():
     model = _model(shape, model_kw, config, backend)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     x, y = _inputs(shape, batch, config)
+    if kind == "infer":
+      model.eval()
+
+      def infer():
+        with torch.inference_mode(), _autocast(dtype):
+          model(x)
+
+      return infer
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = torch.nn.CrossEntropyLoss()
 
-    def call():
+    def train():
       opt.zero_grad(set_to_none=True)
       with _autocast(dtype):
         loss = loss_fn(model(x).float(), y)
       loss.backward()
       opt.step()
 
-    return call
+    return train
 
-  info = _info("train", config, dtype, shape, batch)
+  info = _info(kind, config, dtype, shape, batch)
   return _runner(f"torch {LABELS[config]} {dtype}", build, batch, info)
 
 
-def infer_runner(
-  shape: Sequence[int],
-  batch: int,
-  *,
-  config: str = "eager",
-  dtype: str = "float32",
-  model_kw: dict,
-  backend: str = "inductor",
-) -> Runner:
-  """One inference batch per call under torch.inference_mode."""
-
-  def build():
-    model = _model(shape, model_kw, config, backend).eval()
-    x, _ = _inputs(shape, batch, config)
-
-    def call():
-      with torch.inference_mode(), _autocast(dtype):
-        model(x)
-
-    return call
-
-  info = _info("infer", config, dtype, shape, batch)
-  return _runner(f"torch {LABELS[config]} {dtype}", build, batch, info)
+train_runner = functools.partial(_batch_runner, "train")
+infer_runner = functools.partial(_batch_runner, "infer")
 
 
 def smoothgrad_runner(
