@@ -1,16 +1,18 @@
-"""Where runners run: all in this process, or each in its own child process, still interleaved.
+"""Where runners run: all in this process, or each framework in its own child process.
 
-`--isolation=process` (the default) gives every runner a fresh process, started with `spawn`:
-its own allocator state (a JAX runner's freed buffers no longer shape torch's page faults), its
-own thread pools (torch's OpenMP workers spin for a while after each parallel region, which took
-CPU from the JAX runner that came next when both lived in one process), and its own RSS, so
-`peak MB` is that runner's alone. The parent still times them in interleaved rounds: it tells
-one child at a time to run one call and waits for it, so load changes hit every runner alike.
-`--isolation=interleaved` keeps everything in one process (faster to start: no imports per
-runner; what the tests use).
+`--isolation=process` (the default) gives each framework (each runner module: JAX's, torch's)
+one worker process, started with `spawn` on first use and kept for the whole suite: JAX and
+torch no longer share an allocator (one framework's freed arenas shaped the other's page
+faults), thread pools (torch's OpenMP workers spin for a while after each parallel region,
+taking CPU from the JAX runner that came next) or RSS (`peak MB` mixed both). A worker imports
+its framework once (a fresh process per runner cost 3-10 s of imports each: minutes over the
+quick suite's ~40 runners). The parent still times every runner in interleaved rounds: it asks
+one worker at a time to run one call and waits, so load changes hit every runner alike.
+`--isolation=interleaved` keeps everything in this process (what the tests mostly use).
 """
 
 import dataclasses
+import gc
 import importlib
 import multiprocessing
 import sys
@@ -33,42 +35,67 @@ class Spec:
     return getattr(importlib.import_module(self.module), self.fn)(*self.args, **self.kwargs)
 
 
-def _child(conn, spec: Spec, warmup: int, threads: int) -> None:
-  """A child's loop: build the runner, then answer 'prepare', 'round' and 'finish'."""
-  try:
-    session = Session(spec.build(), warmup)
-    if "torch" in sys.modules:  # the parent set this for its own torch; a child starts afresh
-      sys.modules["torch"].set_num_threads(threads)
-    while True:
-      msg = conn.recv()
-      if msg == "prepare":
-        conn.send(("ok", session.prepare()))
-      elif msg == "round":
-        conn.send(("ok", session.round()))
+def _serve(conn, threads: int) -> None:
+  """A worker's loop: ('build', key, (spec, warmup)), then 'prepare', 'round', 'finish' for
+  that key; 'exit' ends it. Every answer is ('ok', value) or ('error', message)."""
+  sessions = {}
+  while True:
+    op, key, arg = conn.recv()
+    if op == "exit":
+      return
+    try:
+      if op == "build":
+        spec, warmup = arg
+        sessions[key] = Session(spec.build(), warmup)
+        if "torch" in sys.modules:  # a spawned child starts with torch's default threads
+          sys.modules["torch"].set_num_threads(threads)
+        value = None
+      elif op == "finish":
+        value = sessions.pop(key).finish()
+        gc.collect()  # the next runner's memory baseline without this one's garbage
       else:
-        conn.send(("ok", session.finish()))
-        return
-  except Exception as e:  # reported by the parent, naming the runner
-    conn.send(("error", f"{type(e).__name__}: {e}"))
+        value = getattr(sessions[key], op)()
+      conn.send(("ok", value))
+    except Exception as e:  # reported by the parent, naming the runner
+      sessions.pop(key, None)
+      conn.send(("error", f"{type(e).__name__}: {e}"))
 
 
-class ProcessSession:
-  """A `Session` whose runner lives in a child process; same three steps, over a pipe."""
+class Worker:
+  """A child process that holds the sessions of one framework."""
 
-  def __init__(self, spec: Spec, warmup: int, threads: int):
+  def __init__(self, threads: int):
     ctx = multiprocessing.get_context("spawn")
-    self.spec, (self.conn, child) = spec, ctx.Pipe()
-    self.process = ctx.Process(target=_child, args=(child, spec, warmup, threads), daemon=True)
+    self.conn, child = ctx.Pipe()
+    self.process = ctx.Process(target=_serve, args=(child, threads), daemon=True)
     self.process.start()
 
-  def _ask(self, msg: str):
-    self.conn.send(msg)
+  def ask(self, op: str, key: int, arg=None):
     try:
-      status, value = self.conn.recv()
-    except EOFError:
-      status, value = "error", f"the child process died (exit code {self.process.exitcode})"
+      self.conn.send((op, key, arg))
+      return self.conn.recv()
+    except (EOFError, OSError):  # it died: at start-up (BrokenPipe) or while running
+      self.process.join(timeout=5)
+      return "error", f"the worker process died (exit code {self.process.exitcode})"
+
+  def close(self) -> None:
+    if self.process.is_alive():
+      self.conn.send(("exit", 0, None))
+      self.process.join(timeout=30)
+    if self.process.is_alive():
+      self.process.kill()
+
+
+class RemoteSession:
+  """A `measure.Session` whose runner lives in a worker; same three steps, over a pipe."""
+
+  def __init__(self, worker: Worker, key: int, spec: Spec, warmup: int):
+    self.worker, self.key, self.spec = worker, key, spec
+    self._ask("build", (spec, warmup))
+
+  def _ask(self, op: str, arg=None):
+    status, value = self.worker.ask(op, self.key, arg)
     if status != "ok":
-      self.close()
       raise RuntimeError(f"{self.spec.fn}{self.spec.args}: {value}")
     return value
 
@@ -79,26 +106,51 @@ class ProcessSession:
     return self._ask("round")
 
   def finish(self) -> dict:
-    result = self._ask("finish")
-    self.close()
-    return result
+    return self._ask("finish")
+
+
+class Workers:
+  """One worker per runner module, started on first use; a dead one is replaced. Close it
+  (or use it as a context manager) to end them."""
+
+  def __init__(self, threads: int):
+    self.threads, self.workers, self.count = threads, {}, 0
+
+  def session(self, spec: Spec, warmup: int) -> RemoteSession:
+    worker = self.workers.get(spec.module)
+    if worker is None or not worker.process.is_alive():
+      worker = self.workers[spec.module] = Worker(self.threads)
+    self.count += 1
+    return RemoteSession(worker, self.count, spec, warmup)
 
   def close(self) -> None:
-    self.process.join(timeout=30)
-    if self.process.is_alive():
-      self.process.kill()
+    for worker in self.workers.values():
+      worker.close()
+    self.workers = {}
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    self.close()
 
 
-def run_group(specs: list[Spec], repeats: int, *, isolation: str, threads: int, warmup: int = 1):
-  """Times one group of runners in interleaved rounds, in this process or one process each."""
+def run_group(
+  specs: list[Spec],
+  repeats: int,
+  *,
+  isolation: str,
+  threads: int,
+  warmup: int = 1,
+  workers: Workers | None = None,
+) -> list[dict]:
+  """Times one group of runners in interleaved rounds, in this process or in `workers` (one
+  process per framework; a temporary set when None)."""
   if isolation not in ISOLATIONS:
     raise ValueError(f"isolation: expected one of {', '.join(ISOLATIONS)}, got {isolation!r}")
   if isolation == "interleaved":
     return interleave([Session(s.build(), warmup) for s in specs], repeats)
-  sessions = [ProcessSession(s, warmup, threads) for s in specs]
-  try:
-    return interleave(sessions, repeats)
-  finally:
-    for s in sessions:
-      if s.process.is_alive():
-        s.process.kill()
+  if workers is None:
+    with Workers(threads) as temporary:
+      return run_group(specs, repeats, isolation=isolation, threads=threads, workers=temporary)
+  return interleave([workers.session(s, warmup) for s in specs], repeats)

@@ -26,7 +26,7 @@ from benchmarks.harness import (
   note_best_torch,
   torch_module,
 )
-from benchmarks.isolation import ISOLATIONS, run_group
+from benchmarks.isolation import ISOLATIONS, Workers, run_group
 from benchmarks.roofline import measure_peaks
 from benchmarks.suites import SUITES, shrink
 
@@ -93,20 +93,10 @@ def run_suite(
   )
   peaks = measure_peaks(**suite["peaks"], dtypes=dtypes)
   print("peaks: " + ", ".join(f"{k}={v / 1e9:.1f}G" for k, v in peaks.items()))
-  results, best_torch = [], {}
-  for kind, shape, size, specs in groups(suite, only or KINDS, torch_configs, best_torch):
-    print(
-      f"-- {kind} {'x'.join(map(str, shape))} {size} (load {os.getloadavg()[0]:.1f})", flush=True
+  with Workers(threads) as workers:
+    results, best_torch = _run_groups(
+      suite, only, torch_configs, repeats, isolation, workers, peaks
     )
-    group = run_group(specs, repeats or suite["repeats"], isolation=isolation, threads=threads)
-    load = os.getloadavg()
-    for r in group:
-      r["group"], r["load_average"] = kind, load  # epoch groups also time plain train steps
-    note_best_torch(best_torch, kind, group)
-    add_derived(group, peaks, suite["model"])
-    for r in group:
-      print("   " + report.line(r), flush=True)
-    results += group
   out.mkdir(parents=True, exist_ok=True)
   moonshots = report.moonshots(results, suite["moonshot"])
   doc = {
@@ -125,6 +115,26 @@ def run_suite(
   print(table)
   print(f"wrote {out}/results.json, results.md, scaling.png")
   return doc
+
+
+def _run_groups(suite, only, torch_configs, repeats, isolation, workers, peaks):
+  """Every group of the suite, in order; returns (results, best torch configuration per
+  (shape, dtype))."""
+  results, best_torch = [], {}
+  for kind, shape, size, specs in groups(suite, only or KINDS, torch_configs, best_torch):
+    load = os.getloadavg()[0]
+    print(f"-- {kind} {'x'.join(map(str, shape))} {size} (load {load:.1f})", flush=True)
+    rounds = repeats or suite["repeats"]
+    group = run_group(specs, rounds, isolation=isolation, threads=workers.threads, workers=workers)
+    load = os.getloadavg()
+    for r in group:
+      r["group"], r["load_average"] = kind, load  # epoch groups also time plain train steps
+    note_best_torch(best_torch, kind, group)
+    add_derived(group, peaks, suite["model"])
+    for r in group:
+      print("   " + report.line(r), flush=True)
+    results += group
+  return results, best_torch
 
 
 def _check(values, valid, flag) -> None:

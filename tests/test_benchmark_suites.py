@@ -2,12 +2,13 @@
 isolation, registry-driven families, the GPU suite shrunk to run on a CPU, moonshot rows."""
 
 import json
+import os
 
 import numpy as np
 import pytest
 
 from benchmarks import harness, report, suites
-from benchmarks.isolation import Spec, run_group
+from benchmarks.isolation import Spec, Workers, run_group
 from benchmarks.run import BenchmarkError, run_suite
 from bugnist_jax.models import MODELS
 
@@ -90,10 +91,16 @@ def test_torch_configurations_compute_the_same_function():
     torch_cases.infer_runner(SHAPE, 2, config="jit", **kw)
 
 
-def test_process_isolation_times_in_children_and_names_a_failure():
+def test_process_isolation_times_in_a_worker_per_framework_and_names_a_failure():
   spec = Spec(harness.JAX, "infer_runner", (SHAPE, 2, "planes", "argmax"), {"model_kw": TINY})
-  (res,) = run_group([spec], 2, isolation="process", threads=1)
-  assert len(res["times_s"]) == 2 and res["rate_median"] > 0 and res["peak_rss_growth_mb"] > 0
+  other = Spec(harness.JAX, "infer_runner", (SHAPE, 3, "planes", "argmax"), {"model_kw": TINY})
+  with Workers(threads=1) as workers:
+    results = run_group([spec, other], 2, isolation="process", threads=1, workers=workers)
+    (worker,) = workers.workers.values()  # both JAX runners in one child, not this process
+    assert worker.process.is_alive() and worker.process.pid != os.getpid()
+  assert [r["batch"] for r in results] == [2, 3]
+  for res in results:
+    assert len(res["times_s"]) == 2 and res["rate_median"] > 0
   bad = Spec("benchmarks.isolation", "no_such_runner")  # a cheap child: imports no jax
   with pytest.raises(RuntimeError, match="no_such_runner.*AttributeError"):
     run_group([bad], 1, isolation="process", threads=1)
