@@ -18,7 +18,7 @@ from jax import lax
 
 from bugnist_jax.models import planes
 from bugnist_jax.models.contract import FLAT, SPATIAL, Op, Padding, Stage, window
-from bugnist_jax.models.pooling import ReluMaxPool, check_pool_impl
+from bugnist_jax.models.pooling import ReluMaxPool, check_pool_impl, relu_max_pool
 
 CONV_IMPLS = {"xla": lax.conv_general_dilated, "planes": planes.conv_general_dilated}
 
@@ -232,6 +232,12 @@ def make_conv(
   return Conv(in_features, out_features, kernel, ndim=ndim, **kw)
 
 
+def _argmax_relu_pool(y: jax.Array, window: int, bias: jax.Array) -> jax.Array:
+  """What `ConvBlock` runs after its convolution with the argmax pool (one function object,
+  so `planes.conv_pool`'s static argument hashes the same every call)."""
+  return relu_max_pool(y, window, "argmax", bias=bias)
+
+
 class ConvBlock(Stage):
   """Conv -> optional BatchNorm -> ReLU -> optional max pool, on [B, *spatial, C].
 
@@ -293,12 +299,36 @@ class ConvBlock(Stage):
 
   def __call__(self, x: jax.Array) -> jax.Array:
     if self.pool is not None and self.norm is None and self.conv.bias is not None:
+      if self._pools_in_conv(x):
+        return self._conv_pool(x)
       # The pool adds the bias after the max: its gradient then sums 2^ndim times fewer numbers.
       return self.pool(self.conv.convolve(x), bias=self.conv.bias[...])
     x = self.conv(x)
     if self.norm is not None:
       x = self.norm(x)
     return nnx.relu(x) if self.pool is None else self.pool(x)
+
+  def _pools_in_conv(self, x: jax.Array) -> bool:
+    """Inference can pool inside the convolution (`planes.conv_pool`): planes' stride-1
+    convolution, the argmax pool, a shape it has a fused path for."""
+    conv = self.conv
+    return (
+      conv.conv_general_dilated is planes.conv_general_dilated
+      and self.pool.impl == "argmax"
+      and all(s == 1 for s in conv.strides)
+      and conv.feature_group_count == 1
+      and planes.pools_in_conv(x, conv.kernel)
+    )
+
+  def _conv_pool(self, x: jax.Array) -> jax.Array:
+    conv = self.conv
+    pads = conv.padding
+    if isinstance(pads, str):
+      pads = lax.padtype_to_pads(x.shape[1:-1], conv.kernel_size, conv.strides, pads)
+    pads = tuple((int(lo), int(hi)) for lo, hi in pads)
+    kernel, bias = conv.kernel[...].astype(conv.dtype), conv.bias[...]
+    x = x.astype(conv.dtype)
+    return planes.conv_pool(x, kernel, bias, pads, self.pool.window, _argmax_relu_pool)
 
   def rf_ops(self, ndim: int) -> list[Op]:
     ops = self.conv.rf_ops()

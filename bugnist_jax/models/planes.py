@@ -302,3 +302,74 @@ def _materialize(y: jax.Array) -> jax.Array:
     return y
   out = lax.dynamic_update_slice_in_dim(jnp.zeros_like(y), y[:, :last], 0, axis=1)
   return lax.dynamic_update_slice_in_dim(out, y[:, last:], last, axis=1)
+
+
+def pools_in_conv(x: jax.Array, w: jax.Array) -> bool:
+  """Whether `conv_pool` has an inference path that pools inside the convolution of x * w:
+  shift-add (few input channels, 2D or 3D) or 3D depth taps."""
+  return x.ndim == 5 or (x.shape[-1] < NARROW and x.ndim == 4)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5))
+def conv_pool(
+  x: jax.Array, w: jax.Array, bias: jax.Array, pads: Pads, window: int, pool
+) -> jax.Array:
+  """pool(conv(x, w, pads), window, bias), without the full-resolution convolution output when
+  not differentiated.
+
+  x [B, *S, Cin], w [*K, Cin, Cout], bias [Cout] -> [B, *S' // window, Cout]; `pool(y, window,
+  bias)` is the ReLU + max pool that follows (`pooling.relu_max_pool` with 'argmax'). Plain
+  evaluation (inference) sums each of the window^ndim parities of the pooled grid from strided
+  slices and takes their maximum, in one fusion that writes only the pooled output: for few
+  input channels the taps of the input itself (shift-add), in 3D otherwise the depth taps of
+  the planes' 2D convolution. The full output (BugCNN3D's first layer: 16 channels at the
+  input's resolution) was 2^ndim times the pooled one, written twice (`_materialize`) and read
+  again by the pool. Under differentiation it is `pool(conv(...))` (same function, gradient).
+  """
+  cin, kernel = x.shape[-1], w.shape[:-2]
+  out = _out_shape(x, kernel, pads)
+  if cin < NARROW:
+    xp, w32 = _pad(x, pads).astype(jnp.float32), w.astype(jnp.float32)
+    terms = lambda parity: (
+      _strided(xp, [p + o for p, o in zip(parity, offset, strict=True)], out, window)[
+        ..., i : i + 1
+      ]
+      * w32[(*offset, i)]
+      for offset in itertools.product(*(range(k) for k in kernel))
+      for i in range(cin)
+    )
+  else:  # 3D: the planes' 2D convolution to kd blocks of Cout, then depth taps
+    b, d, _, _, _ = x.shape
+    kd, kh, kw, _, cout = w.shape
+    planes_kernel = jnp.moveaxis(w, 0, -2).reshape(kh, kw, cin, kd * cout)
+    z = _conv2d(x.reshape(b * d, *x.shape[2:]), planes_kernel, pads[1:], precision=None)
+    zp = _pad(z.reshape(b, d, *z.shape[1:]).astype(jnp.float32), (pads[0], (0, 0), (0, 0)))
+    terms = lambda parity: (
+      _strided(zp, [parity[0] + t, *parity[1:]], out, window)[..., t * cout : (t + 1) * cout]
+      for t in range(kd)
+    )
+  best = None
+  for parity in itertools.product(range(window), repeat=len(kernel)):
+    total = sum(terms(parity))
+    best = total if best is None else jnp.maximum(best, total)
+  return jnp.maximum(best + bias.astype(jnp.float32), 0).astype(x.dtype)
+
+
+def _strided(xp, starts, out, window):
+  """xp [B, *S, C] at starts + window * j for j < out // window along each spatial axis."""
+  cut = tuple(
+    slice(s, s + window * (n // window - 1) + 1, window) for s, n in zip(starts, out, strict=True)
+  )
+  return xp[(slice(None), *cut)]
+
+
+def _conv_pool_fwd(x, w, bias, pads, window, pool):
+  y, vjp = jax.vjp(lambda x, w, b: pool(conv(x, w, pads), window, b), x, w, bias)
+  return y, vjp
+
+
+def _conv_pool_bwd(pads, window, pool, vjp, g):
+  return vjp(g)
+
+
+conv_pool.defvjp(_conv_pool_fwd, _conv_pool_bwd)
