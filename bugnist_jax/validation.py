@@ -97,6 +97,11 @@ RULES: dict[str, Rule] = {
   "data.classes": Rule(str, sequence=True),
   "data.num_workers": Rule(int, min=0),
   "data.prefetch": Rule(int, min=0),
+  "data.regime": Rule(str, choices=_registry("bugnist_jax.data.datasets", "REGIMES")),
+  "data.noise_copies": Rule(int, min=0),
+  "data.noise_std": Rule(float, min=0.0),
+  "data.light_mu": Rule(float, sequence=True, length=2),  # (low, high) of a uniform
+  "data.light_sigma": Rule(float, sequence=True, length=2, above=0.0),
   # model: the type comes from the model's constructor (`model_rule`); ranges and choices here
   "model.name": Rule(str, choices=_registry("bugnist_jax.models", "MODELS")),
   "model.channels": _count(sequence=True),
@@ -127,6 +132,12 @@ RULES: dict[str, Rule] = {
   "train.freeze": Rule(str, sequence=True),
   "train.divergence_factor": Rule(float, above=1.0),
   "train.tensorboard_images": Rule(int, min=0),
+  "train.adversarial.norm": Rule(
+    str, choices=_registry("bugnist_jax.training.adversarial", "NORMS", ("",))
+  ),
+  "train.adversarial.epsilon": Rule(float, min=0.0),
+  "train.adversarial.steps": _count(),
+  "train.adversarial.step_size": Rule(float, min=0.0),  # 0: 2.5 * epsilon / steps
   "eval.batch_size": _count(),  # and divisible by the device count
   # study (bugnist_jax.study.shortcut)
   "study.conditions": Rule(
@@ -194,13 +205,25 @@ def _base_kinds() -> dict[str, tuple[type, bool]]:
   return {f: _kind_of(v) for f, v in fields.items() if not f.startswith("model.") and v is not None}
 
 
+def _nested_rule(field: str) -> Rule | None:
+  """The rule of a field of a section that holds a training config of its own (a study's
+  `volumes.data.num_workers`, `memorisation.families.f.train.batch_size`): that of its longest
+  dotted suffix in `RULES` (at least `section.name`), or None."""
+  parts = field.split(".")
+  for start in range(1, len(parts) - 1):
+    rule = RULES.get(".".join(parts[start:]))
+    if rule is not None:
+      return rule
+  return None
+
+
 def rule_for(field: str, value, config: ml_collections.ConfigDict) -> Rule:
   """The rule of `config.<field>` (see the module docstring): its type from the model's
   constructor, else `RULES`, else `config_defaults.base()` (else its value); its range and
   choices from `RULES`, else the range its name implies."""
   model = config.get("model", {}).get("name") if field.startswith("model.") else None
   typed = model_rule(model, field.split(".", 1)[1]) if isinstance(model, str) else None
-  declared = RULES.get(field)
+  declared = RULES.get(field) or _nested_rule(field)
   if declared is not None:
     return declared if typed is None else dataclasses.replace(declared, kind=typed.kind)
   if typed is None:
