@@ -124,19 +124,7 @@ class BasicBlock(_Residual):
   expansion = 1
   convs = ("conv1", "conv2")
 
-  def __init__(
-    self,
-    cin: int,
-    planes: int,
-    *,
-    ndim: int,
-    stride: int,
-    conv: str,
-    mid: int | None,
-    conv_impl: str,
-    dtype,
-    rngs: nnx.Rngs,
-  ):
+  def __init__(self, cin: int, planes: int, *, ndim, stride, conv, mid, conv_impl, dtype, rngs):
     kw = dict(ndim=ndim, conv=conv, mid=mid, padding=pads(3, ndim), use_bias=False)
     kw |= dict(norm_momentum=MOMENTUM, conv_impl=conv_impl, kernel_init=KAIMING)
     kw |= dict(dtype=dtype, rngs=rngs)
@@ -157,19 +145,7 @@ class Bottleneck(_Residual):
   expansion = 4
   convs = ("conv1", "conv2", "conv3")
 
-  def __init__(
-    self,
-    cin: int,
-    planes: int,
-    *,
-    ndim: int,
-    stride: int,
-    conv: str,
-    mid: int | None,
-    conv_impl: str,
-    dtype,
-    rngs: nnx.Rngs,
-  ):
+  def __init__(self, cin: int, planes: int, *, ndim, stride, conv, mid, conv_impl, dtype, rngs):
     kw = dict(ndim=ndim, use_bias=False, conv_impl=conv_impl, kernel_init=KAIMING)
     kw |= dict(dtype=dtype, rngs=rngs)
     self.conv1 = make_conv(cin, planes, 1, padding="VALID", **kw)
