@@ -36,7 +36,7 @@ from bugnist_jax.models import torch_weights
 from bugnist_jax.models.contract import SPATIAL, Op, Stage, apply_ops, window
 from bugnist_jax.models.layers import ConvBlock, Logits, make_conv
 from bugnist_jax.models.pooling import GlobalAvgPool, MaxPool, avg_pool
-from bugnist_jax.models.resnet import MOMENTUM, check_fields, pads, scaled
+from bugnist_jax.models.resnet import MOMENTUM, check_fields, pads, scaled, torch_norm
 from bugnist_jax.models.staged import StagedModel
 
 # (blocks, initial features, growth, transitions: None = halve, else their widths)
@@ -48,19 +48,17 @@ BN_SIZE = 4
 KAIMING_IN = nnx.initializers.variance_scaling(2.0, "fan_in", "normal")
 
 
-def _norm(features: int, dtype, rngs) -> nnx.BatchNorm:
-  return nnx.BatchNorm(features, momentum=MOMENTUM, dtype=dtype, param_dtype=jnp.float32, rngs=rngs)
-
-
 class DenseLayer(nnx.Module):
   """[B, *S, Cin] -> [B, *S, growth]: BN - ReLU - 1x1 conv - BN - ReLU - 3x3 conv."""
 
-  def __init__(self, cin, growth, *, ndim, conv, conv_impl, dtype, rngs):
+  def __init__(
+    self, cin: int, growth: int, *, ndim: int, conv: str, conv_impl: str, dtype, rngs: nnx.Rngs
+  ):
     kw = dict(ndim=ndim, use_bias=False, conv_impl=conv_impl, kernel_init=KAIMING_IN)
     kw |= dict(dtype=dtype, rngs=rngs)
-    self.norm1 = _norm(cin, dtype, rngs)
+    self.norm1 = torch_norm(cin, dtype, rngs)
     self.conv1 = make_conv(cin, BN_SIZE * growth, 1, padding="VALID", **kw)
-    self.norm2 = _norm(BN_SIZE * growth, dtype, rngs)
+    self.norm2 = torch_norm(BN_SIZE * growth, dtype, rngs)
     self.conv2 = make_conv(
       BN_SIZE * growth, growth, 3, padding=pads(3, ndim), conv=conv, norm_momentum=MOMENTUM, **kw
     )
@@ -74,7 +72,9 @@ class DenseNetBlock(Stage):
 
   kind = SPATIAL
 
-  def __init__(self, cin, n, growth, *, ndim, conv, conv_impl, dtype, rngs):
+  def __init__(
+    self, cin: int, n: int, growth: int, *, ndim: int, conv: str, conv_impl: str, dtype, rngs
+  ):
     kw = dict(ndim=ndim, conv=conv, conv_impl=conv_impl, dtype=dtype, rngs=rngs)
     self.layers = nnx.List([DenseLayer(cin + i * growth, growth, **kw) for i in range(n)])
     self.out_features = cin + n * growth
@@ -94,8 +94,8 @@ class Transition(Stage):
 
   kind = SPATIAL
 
-  def __init__(self, cin, cout, *, ndim, conv_impl, dtype, rngs):
-    self.norm = _norm(cin, dtype, rngs)
+  def __init__(self, cin: int, cout: int, *, ndim: int, conv_impl: str, dtype, rngs: nnx.Rngs):
+    self.norm = torch_norm(cin, dtype, rngs)
     self.conv = make_conv(
       cin,
       cout,
@@ -122,7 +122,7 @@ class NormRelu(Stage):
   kind = SPATIAL
 
   def __init__(self, features, *, dtype, rngs):
-    self.norm = _norm(features, dtype, rngs)
+    self.norm = torch_norm(features, dtype, rngs)
 
   def __call__(self, x: jax.Array) -> jax.Array:
     return nnx.relu(self.norm(x))

@@ -64,14 +64,17 @@ def pads(kernel: int, ndim: int) -> tuple[tuple[int, int], ...]:
   return ((kernel // 2, kernel // 2),) * ndim
 
 
-def _norm(features: int, dtype, rngs: nnx.Rngs) -> nnx.BatchNorm:
+def torch_norm(features: int, dtype, rngs: nnx.Rngs) -> nnx.BatchNorm:
+  """torch's BatchNorm (eps 1e-5, momentum 0.1) over the last axis, float32 statistics."""
   return nnx.BatchNorm(features, momentum=MOMENTUM, dtype=dtype, param_dtype=jnp.float32, rngs=rngs)
 
 
 class Shortcut(nnx.Module):
   """torchvision's `downsample`: a 1x1 conv with the block's stride, then BatchNorm."""
 
-  def __init__(self, cin: int, cout: int, *, ndim: int, stride: int, conv_impl, dtype, rngs):
+  def __init__(
+    self, cin: int, cout: int, *, ndim: int, stride: int, conv_impl: str, dtype, rngs: nnx.Rngs
+  ):
     self.conv = make_conv(
       cin,
       cout,
@@ -85,7 +88,7 @@ class Shortcut(nnx.Module):
       dtype=dtype,
       rngs=rngs,
     )
-    self.norm = _norm(cout, dtype, rngs)
+    self.norm = torch_norm(cout, dtype, rngs)
 
   def __call__(self, x: jax.Array) -> jax.Array:
     return self.norm(self.conv(x))
@@ -121,14 +124,14 @@ class BasicBlock(_Residual):
   expansion = 1
   convs = ("conv1", "conv2")
 
-  def __init__(self, cin, planes, *, ndim, stride, conv, mid, conv_impl, dtype, rngs):
+  def __init__(self, cin: int, planes: int, *, ndim, stride, conv, mid, conv_impl, dtype, rngs):
     kw = dict(ndim=ndim, conv=conv, mid=mid, padding=pads(3, ndim), use_bias=False)
     kw |= dict(norm_momentum=MOMENTUM, conv_impl=conv_impl, kernel_init=KAIMING)
     kw |= dict(dtype=dtype, rngs=rngs)
     self.conv1 = make_conv(cin, planes, 3, strides=stride, **kw)
-    self.bn1 = _norm(planes, dtype, rngs)
+    self.bn1 = torch_norm(planes, dtype, rngs)
     self.conv2 = make_conv(planes, planes, 3, **kw)
-    self.bn2 = _norm(planes, dtype, rngs)
+    self.bn2 = torch_norm(planes, dtype, rngs)
     self.downsample = self._shortcut(cin, planes, ndim, stride, conv_impl, dtype, rngs)
 
   def main(self, x: jax.Array) -> jax.Array:
@@ -142,11 +145,11 @@ class Bottleneck(_Residual):
   expansion = 4
   convs = ("conv1", "conv2", "conv3")
 
-  def __init__(self, cin, planes, *, ndim, stride, conv, mid, conv_impl, dtype, rngs):
+  def __init__(self, cin: int, planes: int, *, ndim, stride, conv, mid, conv_impl, dtype, rngs):
     kw = dict(ndim=ndim, use_bias=False, conv_impl=conv_impl, kernel_init=KAIMING)
     kw |= dict(dtype=dtype, rngs=rngs)
     self.conv1 = make_conv(cin, planes, 1, padding="VALID", **kw)
-    self.bn1 = _norm(planes, dtype, rngs)
+    self.bn1 = torch_norm(planes, dtype, rngs)
     self.conv2 = make_conv(
       planes,
       planes,
@@ -158,9 +161,9 @@ class Bottleneck(_Residual):
       norm_momentum=MOMENTUM,
       **kw,
     )
-    self.bn2 = _norm(planes, dtype, rngs)
+    self.bn2 = torch_norm(planes, dtype, rngs)
     self.conv3 = make_conv(planes, 4 * planes, 1, padding="VALID", **kw)
-    self.bn3 = _norm(4 * planes, dtype, rngs)
+    self.bn3 = torch_norm(4 * planes, dtype, rngs)
     self.downsample = self._shortcut(cin, 4 * planes, ndim, stride, conv_impl, dtype, rngs)
 
   def main(self, x: jax.Array) -> jax.Array:
