@@ -95,9 +95,13 @@ SUITES = {
 
 # Input shape and model fields of each registered family other than BugCNN3D, per scale. A
 # family missing here (a new entry of MODELS) runs at DEFAULT_SHAPES with its own defaults.
+# Entries for families not registered on this branch are ignored (families() walks MODELS).
 FAMILY_SIZES = {
   "cnn2d": {"shape": (224, 224), "kwargs": {"arch": 2}},
   "vgg19": {"shape": (64, 64), "kwargs": {"width": 0.5, "hidden": 512}},
+  "lenet5": {"shape": (32, 32), "kwargs": {}},
+  "resnet": {"shape": (112, 112), "kwargs": {"variant": "resnet18"}},
+  "densenet": {"shape": (112, 112), "kwargs": {"variant": "covid"}},
 }
 DEFAULT_SHAPES = {2: (128, 128), 3: (64, 32, 32)}
 
