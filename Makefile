@@ -13,11 +13,17 @@ $(VENV)/.core: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-# The PyTorch reference (benchmarks, Captum parity tests). torch==2.13.0 first: on the
-# project's machines it is a local CPU wheel, and captum's own torch requirement is then met.
+# The PyTorch reference (benchmarks, Captum/pytorch-grad-cam/zennit/Quantus parity tests).
+# torch==2.13.0 first: on the project's machines it is a local CPU wheel, and captum's own torch
+# requirement is then met. The peers (grad-cam, zennit, quantus) require torchvision, whose
+# PyPI wheels do not load beside that torch and would pull a CUDA torch: their other
+# requirements come with the `peers` extra, the peers themselves with --no-deps, and the parity
+# tests supply a torchvision stand-in (tests/peer_stubs/README.md).
+PEERS := grad-cam==1.5.7 zennit==0.5.1 quantus==0.6.0
 $(VENV)/.torch: $(VENV)/.core
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev,torch]'
+	$(PY) -m pip install -q -e '.[dev,torch,peers]'
+	$(PY) -m pip install -q --no-deps $(PEERS)
 	touch $@
 
 demo: $(VENV)/.core

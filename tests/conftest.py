@@ -42,13 +42,37 @@ def smoke_config_2d(**overrides):
   return with_overrides(caltech2d.get_config("arch1,smoke"), **(small | overrides))
 
 
+@pytest.fixture(scope="module")
+def x64():
+  """Float64 for one module (`pytestmark = pytest.mark.usefixtures("x64")`), for tight
+  comparisons with hand computations and the float64 peers; restored afterwards."""
+  import jax
+
+  previous = jax.config.jax_enable_x64
+  jax.config.update("jax_enable_x64", True)
+  yield
+  jax.config.update("jax_enable_x64", previous)
+
+
+@pytest.fixture(scope="module", params=[((8, 8), 2), ((4, 6, 6), 1)], ids=["2d", "3d"])
+def torch_pair(request, x64):
+  """(a tiny float64 JAX CNN of test_saliency.py, its PyTorch port), 2D and 3D: the parity
+  tests' models (tests/_torch_port.py; needs torch)."""
+  from _torch_port import TorchCNN, models
+
+  spatial, cin = request.param
+  cnn = models.model(spatial, cin=cin)
+  return cnn, TorchCNN(cnn.params)
+
+
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory) -> pathlib.Path:
-  """Workdir of a finished 2-epoch smoke run (tiny 3D CNN on 32x16x16 synthetic volumes)."""
+  """Workdir of a finished 2-epoch smoke run (tiny 3D CNN on 32x16x16 synthetic volumes), with
+  the TensorBoard gradient figures of 2 validation items (the `:smoke` configs turn them off)."""
   from bugnist_jax.training.loop import train_and_evaluate
 
   workdir = tmp_path_factory.mktemp("smoke_run")
-  train_and_evaluate(smoke_config(), workdir)
+  train_and_evaluate(smoke_config(**{"train.tensorboard_images": 2}), workdir)
   return workdir
 
 

@@ -47,9 +47,10 @@ def test_harness_produces_every_field_and_the_plot(tmp_path):
     assert r["gflops_per_s"] > 0 and r["roofline"] > 0
   assert results[0]["xla_flops"] > 0 and results[0]["xla_buffers_mb"] > 0
   if tc is not None:
-    assert results[0]["ratio_vs_torch"] == pytest.approx(
+    assert results[0]["ratio_vs_best"] == pytest.approx(
       results[0]["rate_median"] / results[2]["rate_median"]
     )
+    assert results[0]["ratio_vs_eager"] == results[0]["ratio_vs_best"]  # one torch config
   doc = json.loads(json.dumps({"peaks": peaks, "results": results}))
   assert doc["results"][1]["kind"] == "smoothgrad" and doc["results"][1]["num_samples"] == 2
   assert report.markdown(results).count("\n") == len(results) + 2
@@ -99,3 +100,20 @@ def test_device_epoch_equals_feeding_batches_one_by_one():
   params = lambda s: jax.tree.leaves(nnx.State(s).filter(nnx.Param))
   for a, b in zip(params(state), params(looped), strict=True):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
+
+
+def test_method_rows_come_from_the_explain_table_and_time_captum_beside():
+  from benchmarks import methods as bench
+  from bugnist_jax.attribution import METHODS, Options
+
+  every = bench.runners(SHAPE, model_kw=TINY, peers=False)  # built lazily: nothing runs yet
+  assert [r.info["method"] for r in every] == list(METHODS)
+  opts = Options(window=8, stride=8, batch_size=16, baseline="zero")
+  peers = harness.torch_module() is not None
+  results = run_interleaved(bench.runners(SHAPE, ("occlusion",), opts, model_kw=TINY), 1)
+  assert [r["framework"] for r in results] == ["jax", *(["captum"] * peers)]
+  assert all(r["rate_median"] > 0 for r in results)
+  assert results[0]["options"]["baseline"] == "zero" and results[0]["options"]["window"] == 8
+  table = bench.markdown(results)
+  assert table.count("\n") == len(results) + 2
+  assert table.splitlines()[2].endswith("x |") == peers  # the ratio to Captum, where it ran

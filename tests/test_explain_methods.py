@@ -1,5 +1,8 @@
 """Every method of the explain table through the explain command's library, on a tiny trained
-3D run and a tiny trained 2D run: maps, figures, arrays and TIFFs for each."""
+3D run and a tiny trained 2D run: maps, figures, arrays and TIFFs for each, and deletion /
+insertion curves from a baseline given in raw intensity."""
+
+import json
 
 import numpy as np
 import pytest
@@ -10,6 +13,7 @@ from bugnist_jax.attribution import METHODS, ExplainRequest, Options, explain_ru
 RUNS = ("trained_run", "trained_run_2d")
 # The runs have no saliency branch: `learned` is tested on a two-branch run (test_two_branch.py).
 PLAIN = [m for m, spec in METHODS.items() if spec.needs is None]
+BASELINE = {"trained_run": "zero", "trained_run_2d": "blur"}  # the default 'mean' runs elsewhere
 # One worker explains each run once for every test here (pytest -n 2 --dist loadgroup).
 pytestmark = pytest.mark.xdist_group("explain_methods")
 
@@ -18,8 +22,10 @@ pytestmark = pytest.mark.xdist_group("explain_methods")
 def explained(request):
   """(workdir, maps) of one explain_run with every method on two items of the run."""
   workdir = request.getfixturevalue(request.param)
-  opts = Options(num_samples=2, steps=2, batch_size=2, window=8, stride=8)
-  explain = ExplainRequest(method=tuple(PLAIN), indices=(0, 1), options=opts)
+  opts = Options(
+    num_samples=2, steps=2, batch_size=2, window=8, stride=8, baseline=BASELINE[request.param]
+  )
+  explain = ExplainRequest(method=tuple(PLAIN), indices=(0, 1), options=opts, curves=2)
   return workdir, explain_run(workdir, explain)
 
 
@@ -42,3 +48,20 @@ def test_every_item_has_a_figure_of_all_methods_and_a_tiff(explained):
     assert tif.is_imagej
     data = tif.asarray()
   assert data.shape[-3] == 1 + len(PLAIN)  # the image, then one channel per method
+
+
+def test_every_method_gets_deletion_and_insertion_curves(explained):
+  workdir, maps = explained
+  out = workdir / "explain"
+  doc = json.loads((out / "faithfulness.json").read_text())
+  assert doc["num_steps"] == 2 and doc["indices"] == [0, 1] and set(doc["methods"]) == set(maps)
+  assert doc["baseline"] in ("zero", "blur")
+  for method, found in doc["methods"].items():
+    for kind in ("deletion", "insertion"):
+      curve, auc = np.asarray(found[f"{kind}_curve"]), np.asarray(found[f"{kind}_auc"])
+      assert curve.shape == (2, 3) and auc.shape == (2,), method
+      assert np.all((curve >= 0) & (curve <= 1)) and np.all((auc >= 0) & (auc <= 1)), method
+    # Deletion starts from the input and insertion ends at it: the same probability.
+    np.testing.assert_allclose(found["deletion_curve"][0][0], found["insertion_curve"][0][-1])
+  for kind in ("deletion", "insertion"):
+    assert (out / f"test_{kind}.png").stat().st_size > 10_000

@@ -62,9 +62,17 @@ def test_pointing_game_peak_outside_and_tolerance(shape):
   maps = np.zeros(shape, np.float32)
   maps[(slice(None),) + (3,) * (len(shape) - 1)] = 1.0  # peak 2 voxels off the box corner
   maps = jnp.asarray(maps)
+  nd = len(shape) - 1
+  distance = np.sqrt(nd * 2**2)  # from the box corner (1, ...) to the peak (3, ...)
   np.testing.assert_array_equal(M.pointing_game(maps, mask), 0.0)
-  np.testing.assert_array_equal(M.pointing_game(maps, mask, tolerance=1), 0.0)
-  np.testing.assert_array_equal(M.pointing_game(maps, mask, tolerance=2), 1.0)
+  # A Euclidean ball: the cube of half-side 2 would reach the peak, the ball does not.
+  np.testing.assert_array_equal(M.pointing_game(maps, mask, tolerance=2), 0.0)
+  np.testing.assert_array_equal(M.pointing_game(maps, mask, tolerance=distance - 0.01), 0.0)
+  np.testing.assert_array_equal(M.pointing_game(maps, mask, tolerance=distance), 1.0)
+  # Physical units: 0.5 per voxel puts the peak sqrt(nd) units away.
+  half = (0.5,) * nd
+  np.testing.assert_array_equal(M.pointing_game(maps, mask, tolerance=1.0, spacing=half), 0.0)
+  np.testing.assert_array_equal(M.pointing_game(maps, mask, tolerance=1.8, spacing=half), 1.0)
 
 
 def test_shortcut_score_constructed():
@@ -169,10 +177,38 @@ def test_least_relevant_first_keeps_the_score():
   assert (lerf > morf).all()
 
 
-def test_ties_are_deterministic():
-  maps = jnp.zeros((1, 2, 3))
-  np.testing.assert_array_equal(M.voxel_ranks(maps).ravel(), np.arange(6))
-  np.testing.assert_array_equal(M.voxel_ranks(maps, descending=False).ravel(), np.arange(6))
+def test_ties_are_deterministic_and_not_by_position():
+  maps = jnp.zeros((2, 16, 16))
+  ranks = np.asarray(M.voxel_ranks(maps))
+  np.testing.assert_array_equal(ranks, M.voxel_ranks(maps))  # the same order every call
+  for b in range(2):
+    np.testing.assert_array_equal(np.sort(ranks[b].ravel()), np.arange(256))
+    # The first half removed is not the first 8 rows (flat order): about half of it is there.
+    assert 0.3 < (ranks[b, :8] < 128).mean() < 0.7
+  assert not np.array_equal(ranks[0], ranks[1])  # one permutation per sample
+  assert not np.array_equal(ranks, M.voxel_ranks(maps, key=jax.random.key(1)))
+  # Ties only reorder among themselves.
+  maps = jnp.asarray([[3.0, 0.0, 1.0, 0.0, 0.0, 2.0]])
+  np.testing.assert_array_equal(np.asarray(M.voxel_ranks(maps))[0, [0, 5, 2]], [0, 1, 2])
+
+
+def test_tied_maps_are_scored_without_position_bias():
+  """A constant map (all ties) used to score as if the first voxels came first."""
+  mask = box_mask((1, 8, 8))  # the first voxels in flat order
+  flat = jnp.zeros((1, 8, 8))
+  frac = float(mask.mean())
+  np.testing.assert_allclose(M.relevance_rank_accuracy(flat, mask), frac, rtol=1e-6)
+  np.testing.assert_array_equal(M.pointing_game(flat, mask), 1.0)  # any tied peak inside
+  np.testing.assert_array_equal(M.pointing_game(flat, mask, ties="all"), 0.0)
+  # Two tied peaks, one inside: a hit for 'any', a miss for 'all'.
+  two = jnp.zeros((1, 8, 8)).at[0, 0, 0].set(1.0).at[0, 7, 7].set(1.0)
+  np.testing.assert_array_equal(M.pointing_game(two, mask), 1.0)
+  np.testing.assert_array_equal(M.pointing_game(two, mask, ties="all"), 0.0)
+  # Ties at the K-th value share the credit: mask K = 4 voxels, top values 2 (inside), then
+  # three tied 1s of which one inside, and 3 places left: 1 + 3 * (1/3) = 2 of 4.
+  maps = jnp.zeros((1, 8, 8)).at[0, 0, 0].set(2.0).at[0, 1, 1].set(1.0)
+  maps = maps.at[0, 5, 5].set(1.0).at[0, 6, 6].set(1.0)
+  np.testing.assert_allclose(M.relevance_rank_accuracy(maps, mask), 0.5, rtol=1e-6)
 
 
 @pytest.mark.parametrize("spatial", [(8, 7), (6, 6, 7)])

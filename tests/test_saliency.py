@@ -13,14 +13,7 @@ import pytest
 from bugnist_jax import saliency
 from bugnist_jax.saliency.gradients import _smoothgrad_from_noise
 
-
-@pytest.fixture(scope="module", autouse=True)
-def x64():
-  """Float64 everywhere in this module, for tight comparisons; restored afterwards."""
-  previous = jax.config.jax_enable_x64
-  jax.config.update("jax_enable_x64", True)
-  yield
-  jax.config.update("jax_enable_x64", previous)
+pytestmark = pytest.mark.usefixtures("x64")  # float64 here, for tight comparisons
 
 
 # --- the test models: conv(3, SAME) relu maxpool(2) conv(3, SAME) relu | flatten dense ---
@@ -164,6 +157,11 @@ def test_integrated_gradients_completeness(cnn):
   expected = pick(cnn.x) - pick(baseline)
   total = np.asarray(attr).reshape(len(TARGETS), -1).sum(axis=1)
   np.testing.assert_allclose(total, expected, rtol=0.01, atol=1e-3 * np.abs(expected).max())
+  delta = saliency.completeness_delta(cnn.f, cnn.x, attr, TARGETS, baseline=baseline)
+  np.testing.assert_allclose(delta, total - expected, rtol=1e-9, atol=1e-12)
+  coarse = saliency.integrated_gradients(cnn.f, cnn.x, TARGETS, baseline=baseline, steps=1)
+  coarse_delta = saliency.completeness_delta(cnn.f, cnn.x, coarse, TARGETS, baseline=baseline)
+  assert np.abs(coarse_delta).max() > np.abs(delta).max()  # fewer steps miss more
   # Chunked, and jit-compiled by the caller with the static arguments named.
   jitted = jax.jit(
     saliency.integrated_gradients, static_argnums=0, static_argnames=("steps", "batch_size")
@@ -182,6 +180,14 @@ PER_SAMPLE = {
   "score_cam": lambda m, x, t: saliency.score_cam(m.features, m.head, x, t, batch_size=3),
   "guided": lambda m, x, t: saliency.guided_backprop(m.f, x, t),
 }
+
+
+def test_a_smoothgrad_map_does_not_depend_on_the_samples_after_it(cnn2d):
+  run = lambda x, t: saliency.smoothgrad(cnn2d.f, x, t, key=jax.random.key(3), num_samples=3)
+  batched = run(cnn2d.x, TARGETS)
+  np.testing.assert_allclose(batched[:2], run(cnn2d.x[:2], TARGETS[:2]), rtol=1e-9, atol=1e-12)
+  twice = run(cnn2d.x[jnp.array([0, 0])], TARGETS[jnp.array([0, 0])])
+  assert not np.allclose(twice[0], twice[1])  # each sample draws noise of its own
 
 
 @pytest.mark.parametrize("method", sorted(PER_SAMPLE))
@@ -371,3 +377,16 @@ def test_package_imports_only_jax_and_numpy():
     "assert not bad, bad\n"
   )
   subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_bfloat16_integrated_gradients_are_one_rounding_from_exact():
+  w = jax.random.normal(jax.random.key(1), (6, 6, 1))
+  f = lambda x: (x * w).sum((1, 2, 3))[:, None] * jnp.asarray([1.0, -1.0], x.dtype)
+  x = jax.random.normal(jax.random.key(2), (2, 6, 6, 1)).astype(jnp.bfloat16)
+  ig = saliency.integrated_gradients(f, x, jnp.asarray([0, 1]), steps=32, batch_size=1)
+  assert ig.dtype == jnp.bfloat16
+  w16 = w.astype(jnp.bfloat16).astype(jnp.float32)  # the gradient itself is bfloat16
+  exact = x.astype(jnp.float32) * w16 * jnp.asarray([1.0, -1.0])[:, None, None, None]
+  # Weights and sum kept in float32: only the final rounding (2^-9); summing 32 bfloat16
+  # terms instead drifts by ~1 %.
+  np.testing.assert_allclose(ig.astype(jnp.float32), exact, rtol=2.0**-8)

@@ -1,11 +1,7 @@
 """Parity of bugnist_jax.saliency with Captum on the same tiny 2D and 3D CNNs (float64).
 
-The JAX models come from test_saliency.py; their weights are ported to PyTorch (NCHW/NCDHW,
-kernels HWIO -> OIHW, flatten in channels-last order so the dense weights match).
+The JAX models come from test_saliency.py, ported to PyTorch by tests/_torch_port.py.
 """
-
-import importlib.util
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -15,83 +11,24 @@ import pytest
 torch = pytest.importorskip("torch")
 captum_attr = pytest.importorskip("captum.attr")
 
+from _torch_port import TorchCNN, close, models, to_jax_layout, to_torch  # noqa: E402
+
 from bugnist_jax import saliency  # noqa: E402
 from bugnist_jax.saliency.gradients import _smoothgrad_from_noise  # noqa: E402
-
-# The test models, loaded by path so this works whatever the test directory's import mode.
-_spec = importlib.util.spec_from_file_location(
-  "_saliency_models", Path(__file__).with_name("test_saliency.py")
-)
-models = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(models)
 
 TARGETS = [0, 2, 1]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def x64():
-  previous = jax.config.jax_enable_x64
-  jax.config.update("jax_enable_x64", True)
-  yield
-  jax.config.update("jax_enable_x64", previous)
+pytestmark = pytest.mark.usefixtures("x64")  # float64 here, for tight comparisons
 
 
-class TorchCNN(torch.nn.Module):
-  """The test CNN in PyTorch: conv relu maxpool conv relu (CAM layer: relu2) | dense."""
-
-  def __init__(self, params: dict):
-    super().__init__()
-    p = {k: np.asarray(v) for k, v in params.items()}
-    nd = p["k1"].ndim - 2
-    conv = torch.nn.Conv2d if nd == 2 else torch.nn.Conv3d
-    pool = torch.nn.MaxPool2d if nd == 2 else torch.nn.MaxPool3d
-    to_oi = (nd + 1, nd, *range(nd))  # HWIO / DHWIO -> OIHW / OIDHW
-    self.conv1 = conv(p["k1"].shape[-2], p["k1"].shape[-1], 3, padding=1)
-    self.conv2 = conv(p["k2"].shape[-2], p["k2"].shape[-1], 3, padding=1)
-    self.relu1, self.relu2, self.pool = torch.nn.ReLU(), torch.nn.ReLU(), pool(2)
-    self.dense = torch.nn.Linear(*p["w"].shape)
-    self.double().eval()  # before copying, so the weights are not rounded to float32
-    with torch.no_grad():
-      for layer, k, b in ((self.conv1, "k1", "b1"), (self.conv2, "k2", "b2")):
-        layer.weight.copy_(torch.from_numpy(p[k].transpose(to_oi).copy()))
-        layer.bias.copy_(torch.from_numpy(p[b]))
-      self.dense.weight.copy_(torch.from_numpy(p["w"].T.copy()))
-      self.dense.bias.copy_(torch.from_numpy(p["b"]))
-
-  def forward(self, x):
-    x = self.relu2(self.conv2(self.pool(self.relu1(self.conv1(x)))))
-    return self.dense(torch.movedim(x, 1, -1).flatten(1))  # channels-last flatten
-
-
-def to_torch(x) -> "torch.Tensor":
-  """Channels-last JAX array -> channels-first float64 tensor."""
-  return torch.from_numpy(np.moveaxis(np.asarray(x), -1, 1).copy())
-
-
-def to_jax_layout(t) -> np.ndarray:
-  """Channels-first tensor -> channels-last numpy array."""
-  return np.moveaxis(t.detach().numpy(), 1, -1)
-
-
-@pytest.fixture(scope="module", params=[((8, 8), 2), ((4, 6, 6), 1)], ids=["2d", "3d"])
-def pair(request, x64):
-  spatial, cin = request.param
-  cnn = models.model(spatial, cin=cin)
-  return cnn, TorchCNN(cnn.params)
-
-
-def close(ours, theirs, rtol=1e-7):
-  """Float64 agreement, with an absolute slack scaled to the map (sums cancel differently)."""
-  np.testing.assert_allclose(np.asarray(ours), theirs, rtol=rtol, atol=1e-8 * np.abs(theirs).max())
-
-
-def test_models_agree(pair):
-  cnn, net = pair
+def test_models_agree(torch_pair):
+  cnn, net = torch_pair
   close(cnn.f(cnn.x), net(to_torch(cnn.x)).detach().numpy(), rtol=1e-10)
 
 
-def test_saliency(pair):
-  cnn, net = pair
+def test_saliency(torch_pair):
+  cnn, net = torch_pair
   theirs = captum_attr.Saliency(net).attribute(to_torch(cnn.x), target=TARGETS, abs=False)
   close(saliency.vanilla_gradient(cnn.f, cnn.x, jnp.array(TARGETS)), to_jax_layout(theirs))
 
@@ -121,16 +58,16 @@ def test_noise_tunnel_with_the_same_noise(kind, monkeypatch, x64):
   close(ours, to_jax_layout(theirs))
 
 
-def test_integrated_gradients(pair):
-  cnn, net = pair
+def test_integrated_gradients(torch_pair):
+  cnn, net = torch_pair
   ours = saliency.integrated_gradients(cnn.f, cnn.x, jnp.array(TARGETS), steps=16, batch_size=5)
   ig = captum_attr.IntegratedGradients(net)
   theirs = ig.attribute(to_torch(cnn.x), target=TARGETS, n_steps=16, method="gausslegendre")
   close(ours, to_jax_layout(theirs))
 
 
-def test_layer_grad_cam(pair):
-  cnn, net = pair
+def test_layer_grad_cam(torch_pair):
+  cnn, net = torch_pair
   ours = saliency.grad_cam(cnn.features, cnn.head, cnn.x, jnp.array(TARGETS), upsample=False)
   theirs = captum_attr.LayerGradCam(net, net.relu2).attribute(
     to_torch(cnn.x), target=TARGETS, relu_attributions=True
@@ -144,16 +81,16 @@ def test_layer_grad_cam(pair):
   )
 
 
-def test_guided_backprop(pair):
-  cnn, net = pair
+def test_guided_backprop(torch_pair):
+  cnn, net = torch_pair
   ours = saliency.guided_backprop(cnn.f, cnn.x, jnp.array(TARGETS))
   theirs = captum_attr.GuidedBackprop(net).attribute(to_torch(cnn.x), target=TARGETS)
   close(ours, to_jax_layout(theirs))
   assert not np.allclose(ours, saliency.vanilla_gradient(cnn.f, cnn.x, jnp.array(TARGETS)))
 
 
-def test_occlusion(pair):
-  cnn, net = pair
+def test_occlusion(torch_pair):
+  cnn, net = torch_pair
   nd, channels = cnn.x.ndim - 2, cnn.x.shape[-1]
   window, stride = (3,) * nd, (2,) * nd
   ours = saliency.occlusion(

@@ -66,8 +66,9 @@ def test_split_sizes_and_the_shortcut_patch():
 @pytest.mark.parametrize(
   "field,value,message",
   [
-    ("two_branch.parts", ("sizes", "zoo"), "config.two_branch.parts: unknown 'zoo'"),
-    ("two_branch.conditions", ("lasso",), "config.two_branch.conditions: unknown 'lasso'"),
+    # validation.check_config names them first (RULES), before any work
+    ("two_branch.parts", ("sizes", "zoo"), "config.two_branch.parts: 'zoo' is not one of"),
+    ("two_branch.conditions", ("lasso",), "config.two_branch.conditions: 'lasso' is not one of"),
     ("two_branch.transfer_conditions", ("x",), "config.two_branch.transfer_conditions"),
   ],
 )

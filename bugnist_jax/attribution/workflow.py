@@ -5,6 +5,7 @@ its fields are the command's flags.
 """
 
 import dataclasses
+import json
 
 import jax
 import jax.numpy as jnp
@@ -14,6 +15,7 @@ from bugnist_jax import viz
 from bugnist_jax.attribution.methods import Explainer, Options, check_methods, display_map
 from bugnist_jax.log import say
 from bugnist_jax.options import option, validate
+from bugnist_jax.progress import track
 from bugnist_jax.runs import Run
 
 
@@ -27,6 +29,12 @@ class ExplainRequest:
   num_random: int = option(4, "Random items when --indices is empty.", min=1)
   target: str = option("predicted", "Class to explain.", choices=("predicted", "true"))
   sigma_sweep: tuple[float, ...] = option((), "SmoothGrad sigmas for a sweep figure.", above=0.0)
+  curves: int = option(
+    0,
+    "Steps of a deletion (MoRF) and an insertion curve per method, hidden voxels set to "
+    "--baseline (0: no curves).",
+    min=0,
+  )
   tiff: bool = option(True, "Write ImageJ TIFFs of each item and its maps.")
   step: int | None = option(None, "Checkpoint step (default: best by validation).", min=0)
   data_root: str | None = option(None, "Data folder, if it moved since training.")
@@ -43,14 +51,15 @@ def _pick_items(n: int, request: ExplainRequest) -> np.ndarray:
 def explain_run(workdir, request: ExplainRequest | None = None) -> dict[str, np.ndarray]:
   """Explains items of the run in `workdir`; returns {method: maps} and writes
   `workdir/explain/`: per item and method a figure, per item a figure of every method and a
-  TIFF, a grid of every method, the sigma sweep, and the raw maps as .npz."""
+  TIFF, a grid of every method, the sigma sweep, the raw maps as .npz, and with `curves` the
+  deletion/insertion figures and `faithfulness.json`."""
   request = validate(request or ExplainRequest())
   methods, opts = check_methods(request.method), request.options
   run = Run.open(workdir, request.step, request.data_root)
   items = run.records(request.split, _pick_items(len(run.split(request.split)), request))
   picked, labels = items["index"], items["label"]
   x = run.inputs(items["image"])
-  explainer = Explainer(run.bound(opts.layer))
+  explainer = Explainer(run.bound(opts.layer), run.normalization)
   probs = np.asarray(jax.nn.softmax(explainer.f(x), axis=-1))
   preds = probs.argmax(-1)
   targets = jnp.asarray(preds if request.target == "predicted" else labels)
@@ -64,7 +73,7 @@ def explain_run(workdir, request: ExplainRequest | None = None) -> dict[str, np.
   ]
   short = [f"#{i} {names[y]}->{names[p]}" for i, y, p in zip(picked, labels, preds, strict=True)]
   maps, display = {}, {}
-  for method in methods:
+  for method in track(methods, "explaining", unit="method"):
     say(f"explaining {len(picked)} items with {method} ...")
     maps[method] = explainer(method, x, targets, opts)
     display[method] = display_map(method, maps[method])
@@ -113,5 +122,34 @@ def explain_run(workdir, request: ExplainRequest | None = None) -> dict[str, np.
       "SmoothGrad sigma sweep",
       row_labels=short,
     )
+  if request.curves:
+    _write_curves(explainer, display, x, targets, request, out, picked)
   say(f"wrote figures and maps for {len(picked)} items to {out}")
   return maps
+
+
+def _write_curves(explainer: Explainer, display, x, targets, request, out, picked) -> None:
+  """Deletion and insertion curves of every method's display maps: `{split}_deletion.png`,
+  `{split}_insertion.png` (mean +- sd over the items) and `faithfulness.json` (per-item AUCs
+  and curves, with the baseline they used)."""
+  opts, steps = request.options, request.curves
+  say(f"deletion and insertion curves ({steps} steps, baseline {opts.baseline}) ...")
+  found = {m: explainer.curves(maps, x, targets, opts, steps) for m, maps in display.items()}
+  doc = {"baseline": opts.baseline, "num_steps": steps, "indices": picked.tolist(), "methods": {}}
+  for method, kinds in found.items():
+    doc["methods"][method] = {
+      f"{kind}_{part}": value.tolist()
+      for kind, (curve, auc) in kinds.items()
+      for part, value in (("auc", auc), ("curve", curve))
+    }
+  (out / "faithfulness.json").write_text(json.dumps(doc, indent=1))
+  fraction = np.linspace(0.0, 1.0, steps + 1)
+  for kind, goal in (("deletion", "lower"), ("insertion", "higher")):
+    viz.plot_curves(
+      fraction,
+      {m: kinds[kind][0] for m, kinds in found.items()},
+      out / f"{request.split}_{kind}.png",
+      xlabel="fraction of voxels " + ("removed" if kind == "deletion" else "revealed"),
+      ylabel="target probability",
+      title=f"{kind} (baseline {opts.baseline}; area {goal} is better)",
+    )

@@ -1,7 +1,9 @@
 """Functional attribution for 2D and 3D CNNs in JAX: pure functions of a model and arrays.
 
 The model is any JAX callable `f(x) -> logits [B, K]` on channels-last inputs `[B, *spatial, C]`.
-`targets` is an int array `[B]` (one class per sample) or None (each sample's predicted class).
+`targets` is an int array `[B]` (one class per sample), None (each sample's predicted class),
+an int array `[B, T]` (T classes per sample in one call: maps `[B, T, ...]`), or a function
+`score(outputs) -> [B]` of the model's output, which then need not be class logits.
 Maps have the input's shape; CAMs (which take the model split at a layer, `features(x) -> A`
 and `head(A) -> logits`) have its spatial shape `[B, *spatial]`. Samples of a batch must be
 independent (eval mode), so one backward pass gives every sample its own map. This package
@@ -25,8 +27,10 @@ All methods are jit-compiled with the callables and sample counts static: build 
 reuse it, since a new lambda per call means a new compilation.
 """
 
-from bugnist_jax.saliency._maps import gaussian_filter, voxel_ranks
+from bugnist_jax.saliency._common import Scored
+from bugnist_jax.saliency._maps import gaussian_filter, gaussian_radius, voxel_ranks
 from bugnist_jax.saliency.cam import (
+  SCORE_CAM_CONVENTIONS,
   grad_cam,
   grad_cam_plus_plus,
   guided_grad_cam,
@@ -34,9 +38,19 @@ from bugnist_jax.saliency.cam import (
   layer_cam,
   score_cam,
 )
+from bugnist_jax.saliency.cam_variants import (
+  ablation_cam,
+  eigen_cam,
+  grad_cam_elementwise,
+  hires_cam,
+  multi_layer_cam,
+  x_grad_cam,
+)
+from bugnist_jax.saliency.complexity import complexity, sparseness
 from bugnist_jax.saliency.faithfulness import deletion_curve, insertion_curve, road_impute
 from bugnist_jax.saliency.gradients import (
   SMOOTHGRAD_KINDS,
+  completeness_delta,
   input_x_gradient,
   integrated_gradients,
   smoothgrad,
@@ -52,7 +66,11 @@ from bugnist_jax.saliency.localisation import (
   relevance_mass_accuracy,
   relevance_rank_accuracy,
   shortcut_score,
+  top_k_intersection,
 )
+from bugnist_jax.saliency.lrp import lrp
+from bugnist_jax.saliency.lrp_rules import COMPOSITES as LRP_COMPOSITES
+from bugnist_jax.saliency.lrp_rules import RULES as LRP_RULES
 from bugnist_jax.saliency.occlusion import occlusion
 from bugnist_jax.saliency.postprocess import (
   clip_percentile,
@@ -60,6 +78,18 @@ from bugnist_jax.saliency.postprocess import (
   reduce_channels,
   select_sign,
   to_heatmap,
+)
+from bugnist_jax.saliency.quantus_faithfulness import (
+  faithfulness_correlation,
+  infidelity,
+  monotonicity_correlation,
+)
+from bugnist_jax.saliency.quantus_robustness import (
+  avg_sensitivity,
+  max_sensitivity,
+  random_logit,
+  smooth_mprt,
+  smoothed,
 )
 from bugnist_jax.saliency.sanity import (
   cascading_randomization,
@@ -69,13 +99,41 @@ from bugnist_jax.saliency.sanity import (
   spearman,
   ssim,
 )
+from bugnist_jax.saliency.shap import block_mask, feature_ablation, gradient_shap
 
 __all__ = [
+  "avg_sensitivity",
+  "complexity",
+  "completeness_delta",
+  "faithfulness_correlation",
+  "infidelity",
+  "max_sensitivity",
+  "monotonicity_correlation",
+  "random_logit",
+  "smooth_mprt",
+  "smoothed",
+  "sparseness",
+  "top_k_intersection",
+  "LRP_COMPOSITES",
+  "LRP_RULES",
+  "lrp",
+  "SCORE_CAM_CONVENTIONS",
+  "Scored",
+  "ablation_cam",
+  "block_mask",
+  "eigen_cam",
+  "feature_ablation",
+  "grad_cam_elementwise",
+  "gradient_shap",
+  "hires_cam",
+  "multi_layer_cam",
+  "x_grad_cam",
   "ShortcutScore",
   "deletion_curve",
   "energy_pointing_game",
   "mask_iou",
   "gaussian_filter",
+  "gaussian_radius",
   "insertion_curve",
   "per_class_mean",
   "pointing_game",

@@ -3,8 +3,19 @@
 Every method assumes the samples of a batch are independent (eval mode: no train-mode batch
 norm or other batch-coupling layers). Then the gradient of `sum_b logits[b, targets[b]]` with
 respect to `x` holds each sample's own map, so one backward pass serves the whole batch.
+
+Targets (`with_targets`): every method takes
+- None: each sample's predicted class;
+- int `[B]`: one class per sample -> maps `[B, ...]`;
+- int `[B, T]`: T classes per sample in one call -> maps `[B, T, ...]` (the method is vmapped
+  over T, so T maps are in memory at once);
+- a function `score(outputs) -> [B]` of whatever the model returns (a segmentation region's
+  sum, a masked sum, a regression output): `f` need not return `[B, K]`. Reuse one function
+  object: it is a static argument (a new lambda per call means a new compilation).
 """
 
+import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -39,12 +50,54 @@ def resolve_targets(logits: Array, targets: Array | None) -> Array:
   targets = jnp.asarray(targets)
   if targets.shape != logits.shape[:1]:
     raise ValueError(
-      f"targets: expected one class per sample, shape ({logits.shape[0]},), "
+      f"targets: expected one class per sample, shape ({logits.shape[0]},), or [B, T], "
       f"got {tuple(targets.shape)}"
     )
   if not jnp.issubdtype(targets.dtype, jnp.integer):
     raise ValueError(f"targets: expected an integer array, got dtype {targets.dtype}")
   return targets
+
+
+@dataclasses.dataclass(frozen=True)
+class Scored:
+  """`model` followed by a per-sample score, as a one-class model: `x -> score(model(x))[:, None]`.
+
+  Frozen, so two `Scored` of the same functions are equal and hash alike (one compilation).
+  """
+
+  model: Callable[[Array], Any]
+  score: Callable[[Any], Array]
+
+  def __call__(self, x: Array) -> Array:
+    s = self.score(self.model(x))
+    if s.ndim != 1:
+      raise ValueError(
+        f"targets: a target function must return one score per sample [B], got {s.shape}"
+      )
+    return s[:, None]
+
+
+def with_targets(n_models: int) -> Callable[[Callable], Callable]:
+  """Decorates `method(*models, x, targets=None, **kw)` so `targets` may also be `[B, T]` or a
+  score function (module docstring). The last of the `n_models` callables (`f`, or `head` for
+  CAMs) is the one a score function is applied to."""
+
+  def wrap(method: Callable) -> Callable:
+    @functools.wraps(method)
+    def run(*args, **kwargs):
+      models, x, rest = args[:n_models], args[n_models], list(args[n_models + 1 :])
+      targets = rest.pop(0) if rest else kwargs.pop("targets", None)
+      if callable(targets):
+        models = (*models[:-1], Scored(models[-1], targets))
+        targets = jnp.zeros(x.shape[:1], jnp.int32)
+      if targets is not None and jnp.ndim(targets) == 2:
+        one = lambda t: method(*models, x, t, *rest, **kwargs)
+        return jax.vmap(one, in_axes=1, out_axes=1)(jnp.asarray(targets))
+      return method(*models, x, targets, *rest, **kwargs)
+
+    return run
+
+  return wrap
 
 
 def pick(logits: Array, targets: Array) -> Array:

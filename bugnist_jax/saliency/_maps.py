@@ -28,26 +28,40 @@ def _safe_div(num: Array, den: Array) -> Array:
   return jnp.where(den > 0, num / jnp.where(den > 0, den, 1.0), jnp.nan)
 
 
-def voxel_ranks(maps: Array, descending: bool = True) -> Array:
+def voxel_ranks(maps: Array, descending: bool = True, key: Array | None = None) -> Array:
   """Position of every voxel when sorted by attribution: `[B, *spatial]` int32, 0 = first.
 
-  `descending=True` puts the most relevant voxel first. Ties keep flat index order (stable
-  sort), so the ordering is deterministic.
+  `descending=True` puts the most relevant voxel first. Tied voxels are ordered by a seeded
+  random permutation (one per sample, from `key`, default `jax.random.key(0)`): deterministic,
+  and without the bias of flat-index order, which would always put the first slices of a
+  volume (low z) first among the many exact zeros of a ReLU-ed or clipped map.
   """
   flat = _flat(maps)
-  order = jnp.argsort(-flat if descending else flat, axis=1, stable=True)
-  n = flat.shape[1]
-  ranks = jnp.zeros_like(order).at[jnp.arange(flat.shape[0])[:, None], order].set(jnp.arange(n))
+  b, n = flat.shape
+  key = jax.random.key(0) if key is None else key
+  # Sort a random permutation of the voxels (stable), then map back: ties keep the random order.
+  perm = jax.vmap(lambda k: jax.random.permutation(k, n))(jax.random.split(key, b))
+  values = jnp.take_along_axis(flat, perm, axis=1)
+  order = jnp.take_along_axis(
+    perm, jnp.argsort(-values if descending else values, axis=1, stable=True), axis=1
+  )
+  ranks = jnp.zeros_like(order).at[jnp.arange(b)[:, None], order].set(jnp.arange(n))
   return ranks.reshape(maps.shape).astype(jnp.int32)
+
+
+def gaussian_radius(sigma: float, truncate: float = 3.5) -> int:
+  """Radius of `gaussian_filter`'s 1-D kernel: `int(truncate * sigma + 0.5)` (as skimage's
+  SSIM window); 0 means no blur."""
+  return int(truncate * sigma + 0.5) if sigma > 0 else 0
 
 
 @partial(jax.jit, static_argnames=("sigma", "axes", "truncate"))
 def gaussian_filter(x: Array, sigma: float, axes: tuple[int, ...], truncate: float = 3.5) -> Array:
   """Separable N-d gaussian blur of `x` along `axes`, symmetric padding (scipy's 'reflect').
 
-  The 1-D kernel has radius `int(truncate * sigma + 0.5)` (as skimage's SSIM window).
+  The 1-D kernel has radius `gaussian_radius(sigma, truncate)`.
   """
-  radius = int(truncate * sigma + 0.5)
+  radius = gaussian_radius(sigma, truncate)
   if sigma <= 0 or radius == 0:
     return x
   t = jnp.arange(-radius, radius + 1, dtype=jnp.float32)

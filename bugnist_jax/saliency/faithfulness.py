@@ -99,6 +99,7 @@ def _curve(
   key: Array | None,
   road_iters: int,
   road_noise: float,
+  baseline_value: Array | None = None,
 ) -> tuple[Array, Array]:
   """Deletion (`insert=False`) or insertion curve; see `deletion_curve`."""
   if x.ndim < 3 or x.shape[:-1] != maps.shape:
@@ -125,15 +126,22 @@ def _curve(
   if targets.shape != (b,):
     raise ValueError(f"targets: expected shape ({b},), got {targets.shape}")
 
-  ranks = voxel_ranks(maps, descending=order == "most")
+  # Ties (the many exact zeros of a ReLU-ed map) go in a seeded random order, not low z first.
+  tie_key = jax.random.fold_in(jax.random.key(0) if key is None else key, 1)
+  ranks = voxel_ranks(maps, descending=order == "most", key=tie_key)
   n_vox = math.prod(maps.shape[1:])
-  if baseline == "zero":
+  if baseline_value is not None:
+    try:
+      base = jnp.broadcast_to(jnp.asarray(baseline_value, jnp.float32), x.shape)
+    except ValueError as e:
+      raise ValueError(f"baseline_value: shape does not broadcast to {x.shape}") from e
+  elif baseline == "zero":
     base = jnp.zeros_like(x)
   elif baseline == "mean":
     base = jnp.broadcast_to(jnp.mean(x, axis=axes, keepdims=True), x.shape)
   elif baseline == "blur":
     base = gaussian_filter(x, blur_sigma, axes)
-  else:
+  elif baseline == "road":
     # One noise field for all steps: a removed voxel keeps its noise as more voxels go, and
     # the (slow to compile) random generator runs once, outside the vmap over steps.
     key = jax.random.key(0) if key is None else key
@@ -145,7 +153,7 @@ def _curve(
     changed = (ranks < (step * n_vox) // num_steps)[..., None]
     # Deletion replaces the changed voxels; insertion shows them on top of the baseline.
     hidden = ~changed if insert else changed
-    if baseline == "road":
+    if baseline == "road" and baseline_value is None:
       return jnp.where(hidden, _linear_impute(x, hidden, road_iters) + noise, x)
     return jnp.where(hidden, base, x)
 
@@ -196,15 +204,19 @@ def deletion_curve(
   key: Array | None = None,
   road_iters: int = 50,
   road_noise: float = 0.01,
+  baseline_value: Array | None = None,
 ) -> tuple[Array, Array]:
   """Deletion curve and its area (Petsiuk et al. 2018, RISE); ROAD's MoRF/LeRF with 'road'.
 
   Voxels are removed in order of decreasing attribution (`order='most'`, MoRF; `'least'`
   removes the least relevant first, LeRF) in `num_steps` equal steps; removed voxels (all
-  channels) take the baseline value: 'zero', the sample's per-channel 'mean', a gaussian
-  'blur' of x (`blur_sigma` voxels), or 'road' noisy linear imputation (`road_impute`, with
-  `key`, `road_iters`, `road_noise`; one noise field shared by all steps). The curve is the
-  target class's softmax probability (`score='prob'`) or logit (`'logit'`) after
+  channels) take the baseline value: 'zero' (input 0: for standardised inputs the training-mean
+  intensity, not black), the sample's per-channel 'mean', a gaussian 'blur' of x (`blur_sigma`
+  voxels), or 'road' noisy linear imputation (`road_impute`, with `key`, `road_iters`,
+  `road_noise`; one noise field shared by all steps). `baseline_value` (an array broadcastable
+  to x, in model-input space) overrides `baseline` (e.g. the input of raw intensity 0). Tied
+  attributions are removed in a seeded random order (from `key`), not by voxel position. The
+  curve is the target class's softmax probability (`score='prob'`) or logit (`'logit'`) after
   0..num_steps steps; the area uses the trapezoid rule on an x axis scaled to [0, 1]. A
   faithful map makes the MoRF deletion area small.
 
@@ -237,6 +249,7 @@ def deletion_curve(
     key=key,
     road_iters=road_iters,
     road_noise=road_noise,
+    baseline_value=baseline_value,
   )
 
 
@@ -256,6 +269,7 @@ def insertion_curve(
   key: Array | None = None,
   road_iters: int = 50,
   road_noise: float = 0.01,
+  baseline_value: Array | None = None,
 ) -> tuple[Array, Array]:
   """Insertion curve and its area (Petsiuk et al. 2018, RISE).
 
@@ -279,4 +293,5 @@ def insertion_curve(
     key=key,
     road_iters=road_iters,
     road_noise=road_noise,
+    baseline_value=baseline_value,
   )

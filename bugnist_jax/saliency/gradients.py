@@ -19,23 +19,28 @@ from bugnist_jax.saliency._common import (
   check_input,
   check_positive,
   chunked_sum,
+  pick,
   resolve_targets,
   target_gradient,
+  with_targets,
 )
 
 SMOOTHGRAD_KINDS = ("smoothgrad", "smoothgrad_sq", "vargrad")
 
 
+@with_targets(1)
 @partial(jax.jit, static_argnums=0)
 def vanilla_gradient(f: Model, x: Array, targets: Array | None = None) -> Array:
   """d logits[b, targets[b]] / d x[b]: `[B, *spatial, C]` -> the same shape.
 
-  `targets` is int `[B]`, or None for each sample's predicted class.
+  `targets`: None (predicted classes), int `[B]`, int `[B, T]` (maps `[B, T, ...]`) or a score
+  function of `f`'s output (`_common`).
   """
   check_input(x)
   return target_gradient(f, x, resolve_targets(f(x), targets))
 
 
+@with_targets(1)
 @partial(jax.jit, static_argnums=0)
 def input_x_gradient(f: Model, x: Array, targets: Array | None = None) -> Array:
   """`x * vanilla_gradient(f, x, targets)`, of `x`'s shape."""
@@ -80,6 +85,7 @@ def _noise_tunnel(
   return mean_d2 - mean_d * mean_d  # vargrad: Var[g] = Var[d]
 
 
+@with_targets(1)
 @partial(jax.jit, static_argnums=0, static_argnames=("num_samples", "batch_size", "kind"))
 def smoothgrad(
   f: Model,
@@ -98,8 +104,8 @@ def smoothgrad(
     f: the model, `f(x) -> logits [B, K]`.
     x: inputs `[B, *spatial, C]`.
     targets: int `[B]`, or None for each sample's predicted class (at the clean input).
-    key: PRNG key; noisy copy i uses `jax.random.split(key, num_samples)[i]`, so the result
-      does not depend on `batch_size`.
+    key: PRNG key; noisy copy i of sample b uses `fold_in(split(key, num_samples)[i], b)`,
+      so the result depends neither on `batch_size` nor on the samples after b in `x`.
     num_samples: number of noisy copies.
     sigma: noise standard deviation as a fraction of each sample's (max - min), as in the
       paper (0.15 there); 0 gives the vanilla gradient (to rounding).
@@ -112,7 +118,12 @@ def smoothgrad(
   check_input(x)
   axes = tuple(range(1, x.ndim))
   scale = sigma * (jnp.max(x, axes, keepdims=True) - jnp.min(x, axes, keepdims=True))
-  make_noise = lambda k: scale * jax.random.normal(k, x.shape, x.dtype)
+  # Sample b's noise comes from fold_in(key_i, b), not from one draw over the whole batch: a
+  # map then does not depend on the batch size or on the samples after it (explain pads its
+  # last batch).
+  positions = jnp.arange(x.shape[0])
+  per_sample = lambda k, b: jax.random.normal(jax.random.fold_in(k, b), x.shape[1:], x.dtype)
+  make_noise = lambda k: scale * jax.vmap(per_sample, (None, 0))(k, positions)
   keys = jax.random.split(key, num_samples)
   return _noise_tunnel(f, x, targets, keys, make_noise, batch_size, kind)
 
@@ -133,6 +144,7 @@ def _smoothgrad_from_noise(
   return _noise_tunnel(f, x, targets, noise, lambda n: n, batch_size, kind)
 
 
+@with_targets(1)
 @partial(jax.jit, static_argnums=0, static_argnames=("steps", "batch_size"))
 def integrated_gradients(
   f: Model,
@@ -167,7 +179,36 @@ def integrated_gradients(
   targets = resolve_targets(f(x), targets)
   nodes, weights = np.polynomial.legendre.leggauss(steps)
   alphas = jnp.asarray((nodes + 1) / 2, x.dtype)
-  weights = jnp.asarray(weights / 2, x.dtype)
+  # The weights and the sum stay at least float32: bfloat16's 8 bits would round the weights
+  # (and the running sum) by up to 0.4 %, and break completeness beyond what steps can fix.
+  acc = jnp.promote_types(x.dtype, jnp.float32)
+  weights = jnp.asarray(weights / 2, acc)
   diff = x - baseline
   weighted_grad = lambda aw: aw[1] * target_gradient(f, baseline + aw[0] * diff, targets)
-  return diff * chunked_sum(weighted_grad, (alphas, weights), batch_size)
+  return (diff * chunked_sum(weighted_grad, (alphas, weights), batch_size)).astype(x.dtype)
+
+
+@partial(jax.jit, static_argnums=0)
+def completeness_delta(
+  f: Model,
+  x: Array,
+  attributions: Array,
+  targets: Array | None = None,
+  *,
+  baseline: Array | float | None = None,
+) -> Array:
+  """How far a path attribution misses completeness (Captum's `convergence_delta`): `[B]`,
+  `sum(attributions[b]) - (logits(x)[b, t] - logits(baseline)[b, t])`.
+
+  Near 0 (relative to the logit gap) for Integrated Gradients with enough `steps`; more steps
+  shrink it. `x`, `attributions` `[B, *spatial, C]`; `targets` int `[B]` or None (predicted
+  classes at `x`); `baseline` as in `integrated_gradients` (None: zeros).
+  """
+  check_input(x)
+  if attributions.shape != x.shape:
+    raise ValueError(f"attributions: expected shape {x.shape}, got {attributions.shape}")
+  base = jnp.zeros_like(x) if baseline is None else jnp.asarray(baseline, x.dtype)
+  logits = f(x)
+  targets = resolve_targets(logits, targets)
+  gap = pick(logits, targets) - pick(f(jnp.broadcast_to(base, x.shape)), targets)
+  return attributions.reshape(x.shape[0], -1).sum(1) - gap

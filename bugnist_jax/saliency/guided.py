@@ -21,24 +21,18 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend import core as jcore
 
-from bugnist_jax.saliency._common import Array, Model, check_input, resolve_targets, target_gradient
-
-# Primitives whose sub-jaxpr is simply "call this function on these arguments": their
-# inputs and outputs map one-to-one onto the sub-jaxpr's, so the interpreter can inline them.
-_CALLS = frozenset(
-  {
-    "pjit",
-    "jit",
-    "closed_call",
-    "core_call",
-    "remat",
-    "remat2",
-    "checkpoint",
-    "custom_jvp_call",
-    "custom_vjp_call",
-    "custom_vjp_call_jaxpr",
-  }
+from bugnist_jax.saliency._common import (
+  Array,
+  Model,
+  check_input,
+  resolve_targets,
+  target_gradient,
+  with_targets,
 )
+from bugnist_jax.saliency._jaxpr import CALLS as _CALLS
+from bugnist_jax.saliency._jaxpr import bind as _bind
+from bugnist_jax.saliency._jaxpr import sub_jaxprs as _sub_jaxprs
+
 # Shape-only primitives that keep an all-zero operand all-zero (to see `max(x, broadcast(0))`).
 _ZERO_PRESERVING = frozenset({"broadcast_in_dim", "convert_element_type", "reshape", "copy"})
 
@@ -58,18 +52,6 @@ def _guided_relu_bwd(x: Array, g: Array) -> tuple[Array]:
 
 
 guided_relu.defvjp(_guided_relu_fwd, _guided_relu_bwd)
-
-
-def _sub_jaxprs(params: dict[str, Any]) -> list[tuple[jcore.Jaxpr, Sequence[Any]]]:
-  """Every (jaxpr, consts) held in an equation's params (one level deep)."""
-  found = []
-  for value in params.values():
-    for item in value if isinstance(value, tuple | list) else (value,):
-      if isinstance(item, jcore.ClosedJaxpr):
-        found.append((item.jaxpr, item.consts))
-      elif isinstance(item, jcore.Jaxpr):
-        found.append((item, ()))
-  return found
 
 
 def _is_relu_call(eqn: jcore.JaxprEqn) -> bool:
@@ -133,14 +115,6 @@ def _count_relus(jaxpr: jcore.Jaxpr, consts: Sequence[Any]) -> int:
   return count
 
 
-def _bind(eqn: jcore.JaxprEqn, invals: list[Any]) -> Any:
-  """Applies the equation's primitive as `jax.core.eval_jaxpr` does (across jax versions)."""
-  params = eqn.primitive.get_bind_params(eqn.params)
-  subfuns, params = params if isinstance(params, tuple) else ((), params)
-  with eqn.ctx.manager:
-    return eqn.primitive.bind(*subfuns, *invals, **params)
-
-
 def _eval_guided(jaxpr: jcore.Jaxpr, consts: Sequence[Any], args: Sequence[Any]) -> list[Any]:
   """Evaluates `jaxpr` on `args` with every ReLU replaced by `guided_relu`."""
   env: dict[Any, Any] = dict(zip(jaxpr.constvars, consts, strict=True))
@@ -180,6 +154,7 @@ def rewrite_relus(f: Model, x: Array) -> Model:
   return lambda x: _eval_guided(closed.jaxpr, closed.consts, [x])[0]
 
 
+@with_targets(1)
 @partial(jax.jit, static_argnums=0, static_argnames=("relu_arg",))
 def guided_backprop(
   f: Callable[..., Array], x: Array, targets: Array | None = None, *, relu_arg: str | None = None

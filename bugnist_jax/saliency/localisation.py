@@ -9,7 +9,9 @@ Conventions of every metric (here and in `faithfulness`):
 - every score is per sample, `[B]` floats; undefined scores are nan, so aggregate with
   `jnp.nanmean` or `per_class_mean` (which skips nan);
 - everything is `jax.jit`-compiled (or jittable when a model function is passed);
-- ties in any ordering of voxels are broken by flat (C-order) index, lower index first.
+- ties: `voxel_ranks` (the deletion/insertion order) breaks ties by a seeded random
+  permutation per sample, not by flat index (which would favour the first slices);
+  `relevance_rank_accuracy` gives tied voxels averaged credit; `pointing_game` takes `ties=`.
 
 Bad arguments (shapes, option names) raise ValueError: this package imports only jax and numpy.
 """
@@ -20,7 +22,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from bugnist_jax.saliency._maps import Array, _check_same, _flat, _safe_div, voxel_ranks
+from bugnist_jax.saliency._maps import Array, _check_same, _flat, _safe_div
 
 
 @partial(jax.jit, static_argnames=("use_abs",))
@@ -41,42 +43,115 @@ def relevance_mass_accuracy(maps: Array, masks: Array, *, use_abs: bool = False)
 def relevance_rank_accuracy(maps: Array, masks: Array, *, use_abs: bool = False) -> Array:
   """Fraction of the top-`|mask|` voxels (by attribution) that lie inside the mask (Quantus).
 
-  With K = number of mask voxels of a sample, the K highest-ranked voxels are taken (ties by
-  flat index) and the share inside the mask returned. maps, masks `[B, *spatial]` -> `[B]`;
-  nan for an empty mask.
+  With K = number of mask voxels of a sample, the K highest-ranked voxels are taken and the
+  share inside the mask returned. Voxels tied at the K-th value get averaged credit: of the
+  `n` voxels tied there, the `k` still needed count `k / n` each, the expected score over
+  every order of the ties (Quantus's `np.argsort` picks an arbitrary order; a constant map
+  scores the mask's volume fraction here). maps, masks `[B, *spatial]` -> `[B]`; nan for an
+  empty mask.
   """
   _check_same(maps, masks, "masks")
   m = _flat(masks).astype(bool)
   k = jnp.sum(m, axis=1)
-  top = _flat(voxel_ranks(jnp.abs(maps) if use_abs else maps)) < k[:, None]
-  return _safe_div(jnp.sum(top & m, 1).astype(jnp.float32), k.astype(jnp.float32))
+  inside = _top_inside(_flat(jnp.abs(maps) if use_abs else maps), m, k)
+  return _safe_div(inside, k.astype(jnp.float32))
 
 
-def _dilate(masks: Array, radius: int) -> Array:
-  """Grows a `[B, *spatial]` mask by `radius` voxels (a cube, i.e. the max-norm ball)."""
-  if radius == 0:
-    return masks
-  window = (1,) + (2 * radius + 1,) * (masks.ndim - 1)
-  grown = jax.lax.reduce_window(
-    masks.astype(jnp.float32), -jnp.inf, jax.lax.max, window, (1,) * masks.ndim, "SAME"
-  )
-  return grown > 0
+def _top_inside(v: Array, m: Array, k: Array) -> Array:
+  """Expected number of the top-`k[b]` voxels of `v [B, n]` inside `m [B, n]`, over every
+  order of the voxels tied at the k-th value (each of the n tied counts `still / n`)."""
+  v = v.astype(jnp.float32)
+  ordered = -jnp.sort(-v, axis=1)
+  kth = jnp.take_along_axis(ordered, jnp.maximum(k - 1, 0)[:, None], axis=1)  # [B, 1]
+  above, tied = v > kth, v == kth
+  still = (k - jnp.sum(above, 1)).astype(jnp.float32)  # tied voxels taken, >= 1 when k > 0
+  share = still / jnp.maximum(jnp.sum(tied, 1), 1)
+  return jnp.sum(above & m, 1) + share * jnp.sum(tied & m, 1)
 
 
-@partial(jax.jit, static_argnames=("tolerance",))
-def pointing_game(maps: Array, masks: Array, *, tolerance: int = 0) -> Array:
-  """1.0 where the map's maximum lies inside the mask, else 0.0 (Zhang et al. 2018).
-
-  The first maximal voxel (flat order) is the peak. `tolerance` grows the mask by that many
-  voxels in every direction first (the paper's 15 px); 0, the Quantus default, ignores it.
+@partial(jax.jit, static_argnames=("k", "use_abs", "concept_influence"))
+def top_k_intersection(
+  maps: Array,
+  masks: Array,
+  *,
+  k: int = 1000,
+  use_abs: bool = False,
+  concept_influence: bool = False,
+) -> Array:
+  """Share of the `k` highest-attributed voxels inside the mask (Theiner et al. 2021, Quantus's
+  TopKIntersection, default k=1000); ties at the k-th value get averaged credit (as
+  `relevance_rank_accuracy`). `concept_influence` divides by the mask's volume fraction.
   maps, masks `[B, *spatial]` -> `[B]`; nan for an empty mask.
   """
   _check_same(maps, masks, "masks")
-  if not isinstance(tolerance, int) or tolerance < 0:
-    raise ValueError(f"tolerance: expected a non-negative int, got {tolerance!r}")
-  m = _flat(_dilate(masks.astype(bool), tolerance))
-  hit = jnp.take_along_axis(m, jnp.argmax(_flat(maps), axis=1)[:, None], axis=1)[:, 0]
-  return jnp.where(jnp.any(_flat(masks).astype(bool), 1), hit.astype(jnp.float32), jnp.nan)
+  n = maps[0].size
+  if not isinstance(k, int) or not 1 <= k <= n:
+    raise ValueError(f"k: expected 1..{n} (the voxels of a map), got {k!r}")
+  m = _flat(masks).astype(bool)
+  inside = _top_inside(_flat(jnp.abs(maps) if use_abs else maps), m, jnp.full(m.shape[:1], k))
+  share = inside / k
+  if concept_influence:
+    share = share * n / jnp.maximum(jnp.sum(m, 1), 1)
+  return jnp.where(jnp.any(m, 1), share, jnp.nan)
+
+
+POINTING_TIES = ("any", "all")
+
+
+def _within(masks: Array, tolerance: float, spacing: tuple[float, ...]) -> Array:
+  """Voxels within Euclidean distance `tolerance` of a mask voxel (distances scaled per axis
+  by `spacing`): `[B, *spatial]` bool. Exact squared distances, one axis at a time (squared
+  Euclidean distance separates over axes), over offsets up to the tolerance only."""
+  d2 = jnp.where(masks, 0.0, jnp.inf).astype(jnp.float32)
+  for ax, step in enumerate(spacing, start=1):
+    reach, n = int(tolerance / step), d2.shape[ax]
+    best = d2
+    for k in range(1, min(reach, n - 1) + 1):
+      pad = [(0, 0)] * d2.ndim
+      for lo_hi, start in (((k, 0), 0), ((0, k), k)):
+        pad[ax] = lo_hi
+        moved = jax.lax.slice_in_dim(
+          jnp.pad(d2, pad, constant_values=jnp.inf), start, start + n, axis=ax
+        )
+        best = jnp.minimum(best, moved + (k * step) ** 2)
+    d2 = best
+  return d2 <= tolerance**2
+
+
+@partial(jax.jit, static_argnames=("tolerance", "spacing", "ties"))
+def pointing_game(
+  maps: Array,
+  masks: Array,
+  *,
+  tolerance: float = 0.0,
+  spacing: tuple[float, ...] | None = None,
+  ties: str = "any",
+) -> Array:
+  """1.0 where the map's maximum lies inside the mask, else 0.0 (Zhang et al. 2018).
+
+  `tolerance` accepts a peak within that Euclidean distance of the mask (the paper's 15 px, as
+  TorchRay's disc; a cube would hold about 1.9x the voxels of the ball in 3D), in voxels, or in
+  physical units with a voxel `spacing` (one size per spatial axis, e.g. µm); 0, the Quantus
+  default, is the mask itself. Ties: with `ties='any'` (Quantus) a hit is any maximal voxel
+  inside, so a constant map (a dead gradient, an all-zero ReLU-ed CAM) scores 1 on a non-empty
+  mask; `'all'` needs every maximal voxel inside (a constant map then scores 0 unless the mask
+  covers the whole volume). maps, masks `[B, *spatial]` -> `[B]`; nan for an empty mask.
+  """
+  _check_same(maps, masks, "masks")
+  n_spatial = maps.ndim - 1
+  spacing = (1.0,) * n_spatial if spacing is None else tuple(float(s) for s in spacing)
+  if len(spacing) != n_spatial or min(spacing) <= 0:
+    raise ValueError(f"spacing: expected {n_spatial} positive sizes, got {spacing!r}")
+  if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or tolerance < 0:
+    raise ValueError(f"tolerance: expected a non-negative number, got {tolerance!r}")
+  if ties not in POINTING_TIES:
+    raise ValueError(f"ties: expected one of {POINTING_TIES}, got {ties!r}")
+  m = masks.astype(bool)
+  grown = _flat(_within(m, float(tolerance), spacing) if tolerance > 0 else m)
+  a = _flat(maps)
+  peaks = a == jnp.max(a, axis=1, keepdims=True)
+  hit = jnp.any(peaks & grown, 1) if ties == "any" else ~jnp.any(peaks & ~grown, 1)
+  return jnp.where(jnp.any(_flat(m), 1), hit.astype(jnp.float32), jnp.nan)
 
 
 @partial(jax.jit, static_argnames=("threshold",))

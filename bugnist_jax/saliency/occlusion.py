@@ -14,6 +14,7 @@ from bugnist_jax.saliency._common import (
   chunked_sum,
   pick,
   resolve_targets,
+  with_targets,
 )
 
 
@@ -60,6 +61,7 @@ def _occlusion(f, x, targets, baseline, *, window, stride, batch_size):
   return jnp.broadcast_to((total / count)[..., None], x.shape)
 
 
+@with_targets(1)
 def occlusion(
   f: Model,
   x: Array,
@@ -81,7 +83,8 @@ def occlusion(
     x: inputs `[B, *spatial, C]`.
     targets: int `[B]`, or None for each sample's predicted class.
     window: window size per spatial dim (an int for all).
-    stride: step per spatial dim (an int for all).
+    stride: step per spatial dim (an int for all); at most the window along every dim the
+      window does not span whole (ValueError otherwise, as Captum).
     baseline: value put in the window, broadcastable to `x`.
     batch_size: window positions run at once; None runs all at once.
   """
@@ -89,6 +92,14 @@ def occlusion(
   ndim = x.ndim - 2
   window, stride = _per_dim(window, ndim, "window"), _per_dim(stride, ndim, "stride")
   check_positive(batch_size, "batch_size", allow_none=True)
-  if any(w > s for w, s in zip(window, x.shape[1:-1], strict=True)):
+  spatial = x.shape[1:-1]
+  if any(w > n for w, n in zip(window, spatial, strict=True)):
     raise ValueError(f"window: {window} is larger than the input's spatial shape")
+  # As Captum: a stride past the window leaves voxels that no window covers (their average
+  # would be 0/0), except along a dim that one window spans whole.
+  if any(s > w and w < n for w, s, n in zip(window, stride, spatial, strict=True)):
+    raise ValueError(
+      f"stride: {stride} is larger than the window {window} along a dim the window does not "
+      "span: some voxels would be in no occlusion window"
+    )
   return _occlusion(f, x, targets, baseline, window=window, stride=stride, batch_size=batch_size)

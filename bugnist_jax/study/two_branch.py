@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from bugnist_jax import saliency, viz
+from bugnist_jax import saliency, validation, viz
 from bugnist_jax.attribution import Explainer, Options, methods_for
 from bugnist_jax.config_defaults import with_overrides
 from bugnist_jax.data import synthetic2d
@@ -263,6 +263,7 @@ def write_report(config, workdir, results, figures, wall_s) -> pathlib.Path:
 
 def run_two_branch(config, workdir) -> dict:
   """Runs the parts of `config.two_branch.parts`; writes results.json, figures and report."""
+  validation.check_config(config, jax.device_count())  # before any work
   workdir = pathlib.Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
   s, start = config.two_branch, time.perf_counter()

@@ -94,7 +94,7 @@ class ViewerData:
   def __init__(self, run: Run, options: Options | None = None):
     self.run, self.options = run, options or Options()
     self.panels = Panels(run.model)
-    self.explainer = Explainer(run.bound(self.options.layer))
+    self.explainer = Explainer(run.bound(self.options.layer), run.normalization)
     self._predict = compile.jit(lambda x: jax.nn.softmax(self.explainer.f(x), axis=-1))
     self._lock = threading.RLock()
     self._items: collections.OrderedDict[str, Item] = collections.OrderedDict()
