@@ -100,7 +100,9 @@ RULES: dict[str, Rule] = {
   "data.regime": Rule(str, choices=_registry("bugnist_jax.data.datasets", "REGIMES")),
   "data.noise_copies": Rule(int, min=0),
   "data.noise_std": Rule(float, min=0.0),
-  "data.light_mu": Rule(float, sequence=True, length=2),  # (low, high) of a uniform
+  # (low, high) of a uniform, in intensity units of inputs in [0, 1]: beyond +-10 the images
+  # are so far out of distribution that the study's sweeps (+-2..4) say nothing more.
+  "data.light_mu": Rule(float, sequence=True, length=2, min=-10.0, max=10.0),
   "data.light_sigma": Rule(float, sequence=True, length=2, above=0.0),
   # model: the type comes from the model's constructor (`model_rule`); ranges and choices here
   "model.name": Rule(str, choices=_registry("bugnist_jax.models", "MODELS")),
