@@ -8,8 +8,9 @@ import platform
 import jax
 import numpy as np
 
-from benchmarks import jax_cases
+from benchmarks.isolation import Spec
 from benchmarks.roofline import model_cost, roofline_fraction
+from benchmarks.suites import families
 
 
 def torch_module():
@@ -52,20 +53,32 @@ def environment(threads: int, torch_cases) -> dict:
   return env
 
 
-def groups(suite: dict, kinds, tc):
-  """Yields (kind, shape, size, runners) with JAX runners first, then torch's."""
+JAX, TORCH = "benchmarks.jax_cases", "benchmarks.torch_cases"
+KINDS = ("train", "infer", "smoothgrad", "epoch", "families")
+
+
+def groups(suite: dict, kinds, torch_configs, best_torch: dict):
+  """Yields (kind, shape, size, [Spec]) with JAX runners first, then torch's.
+
+  `torch_configs`: the torch configurations to time (none: JAX only). Captum runs on
+  `best_torch[(shape, dtype)]`, the fastest configuration of the train (else infer) groups of
+  that shape, which the caller fills in as groups finish (this generator reads it lazily).
+  """
   kw = {"model_kw": suite["model"]}
   for kind in kinds:
+    if kind == "families":
+      yield from _family_groups(suite)
+      continue
     for i, entry in enumerate(suite.get(kind, [])):
       variants = suite["variants"]
       if kind == "epoch":
         shape, n, batch = entry
+        specs = [Spec(JAX, "epoch_runner", (shape, n, batch, *v), kw) for v in variants]
         yield (
           kind,
           shape,
           batch,
-          [jax_cases.epoch_runner(shape, n, batch, *v, **kw) for v in variants]
-          + [jax_cases.train_runner(shape, batch, *v, **kw) for v in variants],
+          specs + [Spec(JAX, "train_runner", (shape, batch, *v), kw) for v in variants],
         )
         continue
       shape, sizes = entry
@@ -73,63 +86,107 @@ def groups(suite: dict, kinds, tc):
         compare = i == 0 and suite["compare_at"].get(kind) == size
         extra = suite["compare_variants"] if compare else ()
         for dtype in suite["dtypes"]:
-          rs = _runners(kind, shape, size, (*variants, *extra), dtype, suite, tc, kw)
+          configs = [c for c in torch_configs if _torch_runs(suite, kind, shape, c)]
+          captum = best_torch.get((tuple(shape), dtype), "channels_last")
+          rs = _specs(kind, shape, size, (*variants, *extra), dtype, suite, configs, captum, kw)
           yield kind, shape, size, rs
 
 
-def _runners(kind, shape, size, variants, dtype, suite, tc, kw):
+def _torch_runs(suite, kind, shape, config) -> bool:
+  where = suite["torch_compiled"]
+  return config != "compiled" or where is None or (kind, tuple(shape)) in map(tuple, where)
+
+
+def _family_groups(suite):
+  tiny = suite.get("tiny", False)
+  for name, shape, model_kw, channels in families(tiny):
+    for kind, batch in suite["families"].items():
+      kw = {"model_kw": model_kw, "family": name, "in_channels": channels}
+      yield kind, shape, batch, [Spec(JAX, f"{kind}_runner", (shape, batch, None, None), kw)]
+
+
+def _specs(kind, shape, size, variants, dtype, suite, configs, captum, kw):
+  kw = kw | {"dtype": dtype}
   if kind in ("train", "infer"):
-    jax_fn = getattr(jax_cases, f"{kind}_runner")
-    rs = [jax_fn(shape, size, *v, dtype=dtype, **kw) for v in variants]
-    if tc is not None:
-      rs.append(getattr(tc, f"{kind}_runner")(shape, size, dtype=dtype, **kw))
-    return rs
+    rs = [Spec(JAX, f"{kind}_runner", (shape, size, *v), kw) for v in variants]
+    return rs + [Spec(TORCH, f"{kind}_runner", (shape, size), kw | {"config": c}) for c in configs]
   rs = []
   for bs in suite["sg_batch_sizes"]:
     bs = min(bs, size)
     for v in variants:
-      rs.append(jax_cases.smoothgrad_runner(shape, size, *v, batch_size=bs, dtype=dtype, **kw))
+      rs.append(Spec(JAX, "smoothgrad_runner", (shape, size, *v), kw | {"batch_size": bs}))
   first_shape, first_sizes = suite["smoothgrad"][0]
   if suite["sg_consts"] and tuple(shape) == tuple(first_shape) and size == first_sizes[0]:
     bs = min(suite["sg_batch_sizes"][0], size)
-    rs.append(
-      jax_cases.smoothgrad_runner(
-        shape, size, *variants[0], batch_size=bs, dtype=dtype, weights="consts", **kw
-      )
-    )
-  if tc is not None:
-    rs.append(tc.smoothgrad_runner(shape, size, method="loop", dtype=dtype, **kw))
+    consts = kw | {"batch_size": bs, "weights": "consts"}
+    rs.append(Spec(JAX, "smoothgrad_runner", (shape, size, *variants[0]), consts))
+  if configs:
+    rs.append(Spec(TORCH, "smoothgrad_runner", (shape, size), kw | {"method": "loop"}))
     for bs in suite["sg_batch_sizes"]:
-      bs = min(bs, size)
-      rs.append(
-        tc.smoothgrad_runner(shape, size, method="captum", batch_size=bs, dtype=dtype, **kw)
-      )
+      captum_kw = kw | {"method": "captum", "batch_size": min(bs, size), "config": captum}
+      rs.append(Spec(TORCH, "smoothgrad_runner", (shape, size), captum_kw))
   return rs
 
 
+def note_best_torch(best_torch: dict, kind: str, group: list[dict]) -> None:
+  """Records the fastest torch configuration of a train (or, if none yet, infer) group."""
+  torch_rows = [r for r in group if r["framework"] == "torch"]
+  if not torch_rows or kind not in ("train", "infer"):
+    return
+  key = (tuple(torch_rows[0]["shape"]), torch_rows[0]["dtype"])
+  if kind == "train" or key not in best_torch:
+    best_torch[key] = max(torch_rows, key=lambda r: r["rate_median"])["variant"]
+
+
 def add_derived(results: list[dict], peaks: dict, model_kw: dict) -> None:
-  """Adds FLOP/s, roofline fraction and the ratio to the torch peers of each group, in place."""
+  """Adds FLOP/s, roofline fraction and the ratios to the torch peers of each group, in place.
+
+  FLOPs are BugCNN3D's analytic count; other families use XLA's cost analysis of the compiled
+  call (per item). train/infer ratios: `best` (the fastest torch configuration of the group)
+  and `eager` (NCDHW, what the studies ran); SmoothGrad: the study's `loop` and Captum.
+  """
   for r in results:
-    dtype_bytes = 2 if r["dtype"] == "bfloat16" else 4
-    cost = model_cost(r["shape"], dtype_bytes=dtype_bytes, **model_kw)
-    unit = {"train": "train", "epoch": "train", "infer": "forward", "smoothgrad": "grad"}[r["kind"]]
-    flops, bytes_ = cost[f"{unit}_flops"], cost[f"{unit}_bytes"]
-    if r["kind"] == "smoothgrad":  # useful work: num_samples gradients per map
-      flops, bytes_ = flops * r["num_samples"], bytes_ * r["num_samples"]
+    flops, bytes_ = _cost(r, model_kw)
     peak = peaks.get(f"matmul_flops_{r['dtype']}", peaks["matmul_flops_float32"])
     r["flops_per_item"], r["bytes_per_item"] = flops, bytes_
     r["gflops_per_s"] = flops * r["rate_median"] / 1e9
     r["roofline"] = roofline_fraction(
       flops, bytes_, r["rate_median"], peak, peaks["copy_bytes_per_s"]
     )
-  key = lambda r: (r["kind"], tuple(r["shape"]), r["batch"], r.get("num_samples"), r["dtype"])
+  key = lambda r: (
+    r["kind"],
+    r.get("family", "bugcnn3d"),
+    tuple(r["shape"]),
+    r["batch"],
+    r.get("num_samples"),
+    r["dtype"],
+  )
   for r in results:
     peers = [p for p in results if key(p) == key(r) and p["framework"] == "torch"]
+    if r["kind"] != "smoothgrad" and peers:
+      best = max(peers, key=lambda p: p["rate_median"])
+      r["ratio_vs_best"], r["best_torch"] = r["rate_median"] / best["rate_median"], best["name"]
     for p in peers:
-      label = p["variant"] if r["kind"] == "smoothgrad" else "torch"
-      if p["variant"] == "captum":
-        label = f"captum_bs{p['sg_batch_size']}"
+      if r["kind"] == "smoothgrad":
+        label = f"captum_bs{p['sg_batch_size']}" if p["variant"] == "captum" else p["variant"]
+      elif p["variant"] == "eager":
+        label = "eager"
+      else:
+        continue
       r[f"ratio_vs_{label}"] = r["rate_median"] / p["rate_median"]
+
+
+def _cost(r: dict, model_kw: dict) -> tuple[float, float]:
+  """(FLOPs, bytes) of one item of result `r`."""
+  if r.get("family", "bugcnn3d") != "bugcnn3d":
+    return r.get("xla_flops", 0.0) / r["items"], r.get("xla_bytes", 0.0) / r["items"]
+  dtype_bytes = 2 if r["dtype"] == "bfloat16" else 4
+  cost = model_cost(r["shape"], dtype_bytes=dtype_bytes, **model_kw)
+  unit = {"train": "train", "epoch": "train", "infer": "forward", "smoothgrad": "grad"}[r["kind"]]
+  flops, bytes_ = cost[f"{unit}_flops"], cost[f"{unit}_bytes"]
+  if r["kind"] == "smoothgrad":  # useful work: num_samples gradients per map
+    flops, bytes_ = flops * r["num_samples"], bytes_ * r["num_samples"]
+  return flops, bytes_
 
 
 def _jsonable(v):

@@ -1,4 +1,7 @@
-"""JAX runners: train step, inference, SmoothGrad, device-resident epoch (all on BugCNN3D).
+"""JAX runners: train step, inference, SmoothGrad, device-resident epoch.
+
+BugCNN3D by default; `family` names any other entry of `models.MODELS` (train and infer), whose
+variant is its own defaults (`conv_impl`/`pool_impl` None: not passed).
 
 Weights are jit arguments (split state, merged inside), as in training; SmoothGrad can also
 close over them (`weights='consts'`, what `adapters.as_function` gives), which makes them
@@ -27,21 +30,27 @@ NORMALIZE = Normalization(mean=0.1, std=0.2)
 SIGMA = 0.15
 
 
-def _model(shape, model_kw, conv_impl, pool_impl, dtype):
+def _model(shape, model_kw, conv_impl, pool_impl, dtype, family="bugcnn3d", in_channels=1):
+  impls = {"conv_impl": conv_impl, "pool_impl": pool_impl}
   return get_model(
-    "bugcnn3d",
+    family,
     input_shape=tuple(shape),
-    conv_impl=conv_impl,
-    pool_impl=pool_impl,
+    in_channels=in_channels,
+    num_classes=12,
     dtype=jnp.dtype(dtype),
     rngs=nnx.Rngs(0),
+    **{k: v for k, v in impls.items() if v is not None},
     **model_kw,
   )
 
 
-def _data(shape, batch, seed=0):
+def _variant(conv_impl, pool_impl) -> str:
+  return "default" if conv_impl is None else f"{conv_impl}/{pool_impl}"
+
+
+def _data(shape, batch, seed=0, in_channels=1):
   rng = np.random.default_rng(seed)
-  images = rng.integers(0, 256, (batch, *shape, 1), dtype=np.uint8)
+  images = rng.integers(0, 256, (batch, *shape, in_channels), dtype=np.uint8)
   labels = rng.integers(0, 12, (batch,), dtype=np.int32)
   return images, labels
 
@@ -69,9 +78,10 @@ def _device_peak():
   return None if not stats else stats.get("peak_bytes_in_use")
 
 
-def _runner(name, build, items, info) -> Runner:
+def _runner(name, info, build, items, extra=None) -> Runner:
   """A Runner whose setup calls build() -> (call, compile_s, info) and stores the call."""
   holder = {}
+  info = info | (extra or {})
 
   def setup():
     holder["call"], seconds, extra = build()
@@ -84,18 +94,20 @@ def _runner(name, build, items, info) -> Runner:
 def train_runner(
   shape: Sequence[int],
   batch: int,
-  conv_impl: str,
-  pool_impl: str,
+  conv_impl: str | None,
+  pool_impl: str | None,
   *,
   dtype: str = "float32",
   model_kw: dict,
+  family: str = "bugcnn3d",
+  in_channels: int = 1,
 ) -> Runner:
   """One Adam train step per call (make_train_step, state donated), uint8 batch on device."""
 
   def build():
-    model = _model(shape, model_kw, conv_impl, pool_impl, dtype)
+    model = _model(shape, model_kw, conv_impl, pool_impl, dtype, family, in_channels)
     graphdef, state = nnx.split((model, nnx.Optimizer(model, optax.adam(1e-3), wrt=nnx.Param)))
-    images, labels = _data(shape, batch)
+    images, labels = _data(shape, batch, in_channels=in_channels)
     data = {"image": jnp.asarray(images), "label": jnp.asarray(labels)}
     compiled, seconds, info = _compile_info(make_train_step(graphdef, NORMALIZE), state, data)
     holder = {"state": state}
@@ -106,32 +118,37 @@ def train_runner(
 
     return call, seconds, info
 
-  info = dict(kind="train", framework="jax", variant=f"{conv_impl}/{pool_impl}", dtype=dtype)
-  return _runner(f"jax {conv_impl}/{pool_impl} {dtype}", build, batch, info | _shape(shape, batch))
+  return _runner(
+    *_named("train", family, conv_impl, pool_impl, dtype), build, batch, _shape(shape, batch)
+  )
 
 
 def infer_runner(
   shape: Sequence[int],
   batch: int,
-  conv_impl: str,
-  pool_impl: str,
+  conv_impl: str | None,
+  pool_impl: str | None,
   *,
   dtype: str = "float32",
   model_kw: dict,
+  family: str = "bugcnn3d",
+  in_channels: int = 1,
 ) -> Runner:
   """One inference batch per call (make_eval_step)."""
 
   def build():
     # make_eval_step takes a (model, optimizer) pair; inference needs no optimizer state.
-    graphdef, state = nnx.split((_model(shape, model_kw, conv_impl, pool_impl, dtype), None))
-    images, labels = _data(shape, batch)
+    model = _model(shape, model_kw, conv_impl, pool_impl, dtype, family, in_channels)
+    graphdef, state = nnx.split((model, None))
+    images, labels = _data(shape, batch, in_channels=in_channels)
     data = {"image": images, "label": labels, "valid": np.ones(batch, bool)}
     data = jax.tree.map(jnp.asarray, data)
     compiled, seconds, info = _compile_info(make_eval_step(graphdef, NORMALIZE), state, data)
     return lambda: jax.block_until_ready(compiled(state, data)), seconds, info
 
-  info = dict(kind="infer", framework="jax", variant=f"{conv_impl}/{pool_impl}", dtype=dtype)
-  return _runner(f"jax {conv_impl}/{pool_impl} {dtype}", build, batch, info | _shape(shape, batch))
+  return _runner(
+    *_named("infer", family, conv_impl, pool_impl, dtype), build, batch, _shape(shape, batch)
+  )
 
 
 def smoothgrad_runner(
@@ -183,7 +200,7 @@ def smoothgrad_runner(
     batch=1,
   )
   name = f"jax {conv_impl}/{pool_impl} bs={batch_size} {weights} {dtype}"
-  return _runner(name, build, 1, info)
+  return _runner(name, info, build, 1)
 
 
 def epoch_runner(
@@ -217,7 +234,15 @@ def epoch_runner(
 
   info = dict(kind="epoch", framework="jax", variant=f"{conv_impl}/{pool_impl}", dtype=dtype)
   info |= _shape(shape, batch) | {"num_volumes": num_volumes}
-  return _runner(f"jax epoch {conv_impl}/{pool_impl} {dtype}", build, steps * batch, info)
+  return _runner(f"jax epoch {conv_impl}/{pool_impl} {dtype}", info, build, steps * batch)
+
+
+def _named(kind, family, conv_impl, pool_impl, dtype) -> tuple[str, dict]:
+  """(runner name, info) of a train/infer runner."""
+  variant = _variant(conv_impl, pool_impl)
+  info = dict(kind=kind, framework="jax", family=family, variant=variant, dtype=dtype)
+  prefix = "jax" if family == "bugcnn3d" else f"jax {family}"
+  return f"{prefix} {variant} {dtype}", info
 
 
 def _shape(shape, batch) -> dict:

@@ -53,48 +53,66 @@ class Runner:
   device_peak: Callable[[], int | None] = lambda: None
 
 
-def run_interleaved(runners: list[Runner], repeats: int, warmup: int = 1) -> list[dict]:
-  """Sets up every runner, then times them in turn, `repeats` rounds (noise hits all alike).
+class Session:
+  """One runner's measurement: `prepare()` (setup + warm-up), `round()` (one timed call),
+  `finish()` (the result record). `benchmarks.isolation` drives the same three steps in a
+  child process."""
 
-  Returns per runner: compile_s (setup minus one steady call, or what setup reports),
-  times_s, rate median/min/max (items per second) and peak RSS growth over the pre-setup RSS.
-  """
-  results = []
-  for r in runners:
-    base = rss_bytes()
+  def __init__(self, runner: Runner, warmup: int = 1):
+    self.runner, self.warmup, self.times = runner, warmup, []
+
+  def prepare(self) -> None:
+    self.base = rss_bytes()
+    with PeakRss() as self.mem:
+      start = time.perf_counter()
+      self.compile_s = self.runner.setup()
+      self.first_s = time.perf_counter() - start
+      for _ in range(self.warmup):
+        self.runner.call()
+
+  def round(self) -> float:
     with PeakRss() as mem:
       start = time.perf_counter()
-      compile_s = r.setup()
-      first = time.perf_counter() - start
-      for _ in range(warmup):
-        r.call()
-    results.append({"base": base, "mem": mem, "compile_s": compile_s, "first_s": first, "t": []})
-  for _ in range(repeats):
-    for r, res in zip(runners, results, strict=True):
-      with PeakRss() as mem:
-        start = time.perf_counter()
-        r.call()
-        res["t"].append(time.perf_counter() - start)
-      res["mem"].peak = max(res["mem"].peak, mem.peak)
-  out = []
-  for r, res in zip(runners, results, strict=True):
-    times = np.asarray(res["t"])
+      self.runner.call()
+      seconds = time.perf_counter() - start
+    self.mem.peak = max(self.mem.peak, mem.peak)
+    self.times.append(seconds)
+    return seconds
+
+  def finish(self) -> dict:
+    """compile_s (what setup reports, else setup minus one steady call), times_s, rate
+    median/min/max (items per second), peak RSS growth over the pre-setup RSS."""
+    r = self.runner
+    times = np.asarray(self.times)
     rates = r.items / times
-    compile_s = res["compile_s"]
+    compile_s = self.compile_s
     if compile_s is None:  # setup ran the first (compiling) call itself
-      compile_s = max(res["first_s"] - float(np.median(times)), 0.0)
-    out.append(
-      {
-        "name": r.name,
-        "items": r.items,
-        "compile_s": float(compile_s),
-        "times_s": [float(t) for t in times],
-        "rate_median": float(np.median(rates)),
-        "rate_min": float(rates.min()),
-        "rate_max": float(rates.max()),
-        "peak_rss_growth_mb": (res["mem"].peak - res["base"]) / 2**20,
-        "device_peak_mb": None if r.device_peak() is None else r.device_peak() / 2**20,
-        **r.info,
-      }
-    )
-  return out
+      compile_s = max(self.first_s - float(np.median(times)), 0.0)
+    peak = r.device_peak()
+    return {
+      "name": r.name,
+      "items": r.items,
+      "compile_s": float(compile_s),
+      "times_s": [float(t) for t in times],
+      "rate_median": float(np.median(rates)),
+      "rate_min": float(rates.min()),
+      "rate_max": float(rates.max()),
+      "peak_rss_growth_mb": (self.mem.peak - self.base) / 2**20,
+      "device_peak_mb": None if peak is None else peak / 2**20,
+      **r.info,
+    }
+
+
+def interleave(sessions: list, repeats: int) -> list[dict]:
+  """Prepares every session, then times them in turn, `repeats` rounds (noise hits all alike)."""
+  for s in sessions:
+    s.prepare()
+  for _ in range(repeats):
+    for s in sessions:
+      s.round()
+  return [s.finish() for s in sessions]
+
+
+def run_interleaved(runners: list[Runner], repeats: int, warmup: int = 1) -> list[dict]:
+  """All runners in this process, timed in interleaved rounds (see `Session.finish`)."""
+  return interleave([Session(r, warmup) for r in runners], repeats)

@@ -16,6 +16,7 @@ def _size(r: dict) -> str:
 
 
 def _ratios(r: dict) -> str:
+  """'best:1.20x eager:1.90x' (train/infer) or 'loop:2.9x captum_bs8:1.5x' (SmoothGrad)."""
   return " ".join(f"{k[9:]}:{v:.2f}x" for k, v in r.items() if k.startswith("ratio_vs_"))
 
 
@@ -31,6 +32,51 @@ def line(r: dict) -> str:
     f"{UNITS[r['kind']]:<6} compile {r['compile_s']:6.1f}s  mem {_mem(r):>6} MB  "
     f"{r['gflops_per_s']:6.1f} GFLOP/s  roofline {100 * r['roofline']:5.1f}%  {_ratios(r)}"
   )
+
+
+def moonshots(results: list[dict], rows) -> list[dict]:
+  """Each moonshot row (label, kind, shape, size, target rate) with the best JAX rate measured
+  for it (size: the batch, or SmoothGrad's samples) and whether it meets the target."""
+  out = []
+  for label, kind, shape, size, target in rows:
+    size_key = "num_samples" if kind == "smoothgrad" else "batch"
+    found = [
+      r
+      for r in results
+      if r["framework"] == "jax"
+      and r["kind"] == kind
+      and r.get("group", kind) == kind
+      and tuple(r["shape"]) == tuple(shape)
+      and r[size_key] == size
+    ]
+    best = max(found, key=lambda r: r["rate_median"], default=None)
+    rate = None if best is None else best["rate_median"]
+    out.append(
+      {
+        "label": label,
+        "kind": kind,
+        "shape": list(shape),
+        "size": size,
+        "target": target,
+        "rate": rate,
+        "runner": None if best is None else best["name"],
+        "met": None if rate is None else rate >= target,
+      }
+    )
+  return out
+
+
+def moonshot_markdown(rows: list[dict]) -> str:
+  """A markdown table of moonshot rows; '' when there are none."""
+  if not rows:
+    return ""
+  lines = ["", "| moonshot | target | measured | runner | met |", "|---|---|---|---|---|"]
+  for m in rows:
+    unit = UNITS[m["kind"]]
+    rate = "not run" if m["rate"] is None else f"{m['rate']:.3g} {unit}"
+    met = "-" if m["met"] is None else ("yes" if m["met"] else "no")
+    lines.append(f"| {m['label']} | {m['target']:.4g} {unit} | {rate} | {m['runner']} | {met} |")
+  return "\n".join(lines) + "\n"
 
 
 def markdown(results: list[dict]) -> str:

@@ -2,7 +2,13 @@
 
 `variants` are the JAX models timed everywhere, as (model.conv_impl, model.pool_impl);
 `compare_variants` run only at the first shape of a kind, at the size `compare_at` names.
+`torch_compiled`: the (kind, shape) pairs where `torch.compile` runs too (each shape and batch
+is a compile of tens of seconds on CPU); None: everywhere. `families`: the batch of the train
+and infer rows of every other registered model (`FAMILY_SIZES` gives its input and fields).
+`moonshot`: (label, kind, shape, size, target rate) rows the report checks.
 """
+
+from bugnist_jax.models import MODELS
 
 REAL_MODEL = {"channels": (16, 32, 64, 128), "dense": 256}
 FAST_CPU = ("planes", "argmax")  # what the configs' conv_impl='auto' gives on CPU
@@ -24,6 +30,9 @@ SUITES = {
     "dtypes": ("float32",),
     "repeats": 1,
     "peaks": {"matmul_size": 256, "copy_mb": 8},
+    "torch_compiled": None,
+    "families": {"train": 2, "infer": 2},
+    "moonshot": [],
   },
   # Meant for under 5 minutes on 2 idle CPU cores. 256x128x128 is left out on CPU (a single
   # SmoothGrad map takes tens of seconds). The straightforward variant (XLA's own 3D
@@ -42,9 +51,13 @@ SUITES = {
     "dtypes": ("float32",),
     "repeats": 3,
     "peaks": {"matmul_size": 1024, "copy_mb": 64},
+    "torch_compiled": [("infer", (128, 64, 64)), ("train", (128, 64, 64))],
+    "families": {"train": 8, "infer": 8},
+    "moonshot": [],
   },
   # GPU/TPU: every size, bf16 beside float32, a whole BugNIST-sized epoch on device.
   "full": {
+    "accelerator": True,
     "model": REAL_MODEL,
     "train": [((64, 32, 32), (8, 32, 128)), ((128, 64, 64), (8, 32, 64)), ((256, 128, 128), (8,))],
     "infer": [((64, 32, 32), (32, 256)), ((128, 64, 64), (32, 128)), ((256, 128, 128), (16,))],
@@ -62,5 +75,77 @@ SUITES = {
     "dtypes": ("float32", "bfloat16"),
     "repeats": 5,
     "peaks": {"matmul_size": 8192, "copy_mb": 1024},
+    "torch_compiled": None,
+    "families": {"train": 64, "infer": 256},
+    # Rates that would change how the studies are run (targets, not measurements).
+    "moonshot": [
+      ("a BugNIST epoch (9154 volumes) in 10 s", "epoch", (128, 64, 64), 64, 915.4),
+      (
+        "SmoothGrad n=50 of the test split (1830) in a minute",
+        "smoothgrad",
+        (128, 64, 64),
+        50,
+        30.5,
+      ),
+      ("inference of all 9154 volumes in a second", "infer", (128, 64, 64), 128, 9154.0),
+      ("a 256x128x128 train step at 100 vol/s", "train", (256, 128, 128), 8, 100.0),
+    ],
   },
 }
+
+# Input shape and model fields of each registered family other than BugCNN3D, per scale. A
+# family missing here (a new entry of MODELS) runs at DEFAULT_SHAPES with its own defaults.
+# Entries for families not registered on this branch are ignored (families() walks MODELS).
+FAMILY_SIZES = {
+  "cnn2d": {"shape": (224, 224), "kwargs": {"arch": 2}},
+  "vgg19": {"shape": (64, 64), "kwargs": {"width": 0.5, "hidden": 512}},
+  "lenet5": {"shape": (32, 32), "kwargs": {}},
+  "resnet": {"shape": (112, 112), "kwargs": {"variant": "resnet18"}},
+  "densenet": {"shape": (112, 112), "kwargs": {"variant": "covid"}},
+}
+DEFAULT_SHAPES = {2: (128, 128), 3: (64, 32, 32)}
+
+
+def families(tiny: bool = False) -> list[tuple[str, tuple, dict, int]]:
+  """(name, input shape, model fields, in_channels) of every registered family but BugCNN3D;
+  `tiny`: each spec's test size (what the contract test builds)."""
+  out = []
+  for name, spec in MODELS.items():
+    if name == "bugcnn3d":
+      continue
+    if tiny:
+      out.append(
+        (name, tuple(spec.test_input_shape), dict(spec.test_kwargs), spec.test_in_channels)
+      )
+      continue
+    ndim = len(spec.test_input_shape)
+    size = FAMILY_SIZES.get(name, {"shape": DEFAULT_SHAPES[ndim], "kwargs": {}})
+    out.append((name, tuple(size["shape"]), dict(size["kwargs"]), spec.test_in_channels))
+  return out
+
+
+TINY_SHAPE = (32, 16, 16)
+
+
+def shrink(suite: dict) -> dict:
+  """The same suite on tiny sizes: a smoke model, every volume 32x16x16, at most 4 per batch
+  or map, one round; kinds, variants, dtypes, torch configurations and moonshot rows stay, so
+  every code path of it runs on a CPU in seconds per group."""
+  tiny_size = lambda n: min(n, 4)
+  uniq = lambda sizes: tuple(dict.fromkeys(map(tiny_size, sizes)))
+  out = dict(suite, model=SUITES["smoke"]["model"], repeats=1, peaks=SUITES["smoke"]["peaks"])
+  for kind in ("train", "infer", "smoothgrad"):
+    sizes = [n for _, ns in suite[kind] for n in ns]
+    out[kind] = [(TINY_SHAPE, uniq(sizes))] if sizes else []
+  out["epoch"] = [(TINY_SHAPE, 8, 4)] if suite["epoch"] else []
+  out["sg_batch_sizes"] = uniq(suite["sg_batch_sizes"])
+  out["compare_at"] = {k: tiny_size(v) for k, v in suite["compare_at"].items()}
+  out["families"] = {k: 2 for k in suite["families"]}
+  if suite["torch_compiled"] is not None:
+    out["torch_compiled"] = [(k, TINY_SHAPE) for k, _ in suite["torch_compiled"]]
+  out["moonshot"] = [
+    (label, kind, TINY_SHAPE, 4 if kind == "epoch" else tiny_size(size), target)
+    for label, kind, _, size, target in suite["moonshot"]
+  ]
+  out["tiny"] = True
+  return out

@@ -7,7 +7,8 @@ Every `python -m bugnist_jax.<command>` module is a thin file over `run(main, de
   `--config.*` override and a broken config file each end with one line `error: ...` on
   stderr and exit status 2 (absl alone prints its usage text and exits 1);
 - a `UserError` raised by the library (bad data, a bad checkpoint, a bad option) ends the same
-  way; Ctrl-C ends with one line and status 130;
+  way; Ctrl-C (SIGINT) and SIGTERM end with one line and status 130 / 143 (`interrupts`;
+  training saves a checkpoint first and says how to resume);
 - orbax's, grain's and absl's INFO logging is off unless `--verbosity` is given.
 """
 
@@ -20,6 +21,7 @@ from typing import Any
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from bugnist_jax import interrupts
 from bugnist_jax.errors import UserError
 from bugnist_jax.options import field_type
 
@@ -38,6 +40,7 @@ def run(
   `config=True` adds a required `--config` (an ml_collections config file, locked, with
   `--config.*` overrides); `doc` (the command module's docstring) is the `--help` text.
   """
+  interrupts.install()
   if define_flags is not None:
     define_flags()
   if config:
@@ -65,7 +68,7 @@ def _wrap(main):
     try:
       return main(FLAGS)
     except UserError as e:
-      fail(str(e))
+      fail(str(e), e.status)
     except KeyboardInterrupt:
       fail("interrupted", 130)
 

@@ -28,7 +28,7 @@ def base(model: str = "bugcnn3d") -> ml_collections.ConfigDict:
   c.data.source = "synthetic3d"  # a key of bugnist_jax.data.datasets.SOURCES
   c.data.root = config_dict.placeholder(str)  # data folder for sources read from disk
   c.data.shape = (64, 32, 32)  # spatial shape every item must have (Z, Y, X) / (H, W)
-  c.data.num_examples = 2400  # synthetic sources: how many to generate
+  c.data.num_examples = 2400  # synthetic sources: how many to generate; digits: at most
   c.data.shortcut_strength = 0.5  # synthetic3d: 0 = cotton says nothing, 1 = gives class away
   c.data.seed = 0  # synthetic generation and the split
   c.data.split_fractions = (0.7, 0.15, 0.15)  # train, validation, test
@@ -37,7 +37,16 @@ def base(model: str = "bugcnn3d") -> ml_collections.ConfigDict:
   c.data.packing_threshold = 90  # uint8 intensity for remove_packing
   c.data.packing_min_size = 0  # voxels; smaller largest component -> blank volume
   c.data.mask_from_threshold = False  # training: object_mask = largest component > threshold
-  c.data.shuffle_labels = False  # training labels permuted (data randomisation sanity check)
+  # Training regime (bugnist_jax.data.datasets.REGIMES): 'standard'; 'shuffled_labels' (labels
+  # permuted by data.seed: the data randomisation test, the memorisation study); 'noisy_copies'
+  # (the training items once, then noise_copies copies with white noise and random labels).
+  c.data.regime = "standard"
+  c.data.shuffle_labels = False  # True = regime 'shuffled_labels' (older configs' spelling)
+  c.data.noise_copies = 9  # noisy_copies: copies of the training set (DeepVisionVR: 9)
+  # noisy_copies: noise std as a fraction of the intensity range 0..255, added to the uint8
+  # image (DeepVisionVR's value is not public; 0.1 = 25.5 grey levels, visible, not drowning).
+  c.data.noise_std = 0.1
+  c.data.cache = False  # keep records in memory after their first read (small data only)
   # 'flip_rotate' (random flips, 90-degree rotations about the tube axis), 'hflip' (left-right
   # flips, for natural images) or 'none'.
   c.data.augment = "flip_rotate"
@@ -48,6 +57,14 @@ def base(model: str = "bugcnn3d") -> ml_collections.ConfigDict:
   c.data.num_workers = 0  # grain worker processes (0: threads in the main process)
   c.data.prefetch = 4  # batches read ahead
   c.data.normalization_examples = 128  # training items used to fit mean and std
+  # Sources read from disk: train on the good files when some are bad (the list of those left
+  # out goes to the workdir's skipped_files.txt) instead of stopping with the list.
+  c.data.skip_bad_files = False
+  # Light augmentation (bugnist_jax.data.light): per training item a contrast change
+  # x -> (x - <x>) / sigma + <x> and a brightness shift x -> x - mu on intensities in [0, 1].
+  c.data.light_augment = False
+  c.data.light_mu = (-2.0, 2.0)  # mu ~ U(low, high)
+  c.data.light_sigma = (0.1, 4.0)  # sigma ~ U(low, high), low > 0
 
   c.model = model_config(model)  # fields: see the model class's docstring
 
@@ -63,11 +80,25 @@ def base(model: str = "bugcnn3d") -> ml_collections.ConfigDict:
   c.train.grad_clip = 1.0  # global norm; 0 disables
   c.train.compute_dtype = "float32"  # or 'bfloat16' (parameters stay float32)
   c.train.log_every_steps = 10
-  c.train.checkpoint_every_epochs = 1
+  c.train.checkpoint_every_epochs = 1.0
   c.train.keep_checkpoints = 2  # latest N, plus the best by validation accuracy
   c.train.extra_loss = ""  # '' or a key of bugnist_jax.training.losses.EXTRA_LOSSES
   c.train.extra_loss_weight = 0.0
   c.train.freeze = ()  # stage-name prefixes whose parameters stay fixed, e.g. ('conv', 'pool')
+  # Stop (keeping the last good checkpoint) when the logged loss exceeds this many times its
+  # first logged value, or is not finite.
+  c.train.divergence_factor = 100.0
+  # Validation items whose input-gradient maps go to TensorBoard at every evaluation (0: none;
+  # the confusion matrix is always there).
+  c.train.tensorboard_images = 2
+  # PGD adversarial training (bugnist_jax.training.adversarial): every step trains on PGD
+  # examples of its batch. Sizes are in intensity units (inputs in [0, 1]).
+  c.train.adversarial = ml_collections.ConfigDict()
+  c.train.adversarial.norm = ""  # '' (off), 'linf' or 'l2'
+  c.train.adversarial.epsilon = 0.1  # radius of the ball around each input
+  c.train.adversarial.steps = 7
+  c.train.adversarial.step_size = 0.0  # 0: 2.5 * epsilon / steps (Madry et al.)
+  c.train.adversarial.random_start = True
 
   c.eval = ml_collections.ConfigDict()
   c.eval.batch_size = 32

@@ -18,13 +18,6 @@ from bugnist_jax.training.loop import evaluate
 from bugnist_jax.training.steps import make_eval_step
 
 
-def confusion_matrix(labels: np.ndarray, preds: np.ndarray, num_classes: int) -> np.ndarray:
-  """Counts [K, K]: row = true class, column = predicted class."""
-  cm = np.zeros((num_classes, num_classes), np.int64)
-  np.add.at(cm, (np.asarray(labels), np.asarray(preds)), 1)
-  return cm
-
-
 def per_class_report(cm: np.ndarray, class_names) -> dict:
   """Accuracy, and precision / recall / support per class, from a confusion matrix."""
   tp = np.diag(cm).astype(float)
@@ -73,7 +66,7 @@ def evaluate_run(workdir, splits=("test",), step=None, data_root=None) -> dict[s
       config.eval.batch_size,
       datasets.record_transforms(config.data),
     )
-    cm = confusion_matrix(res["labels"], res["logits"].argmax(-1), len(info.class_names))
+    cm = res["confusion"]
     report = write_report(out_dir, split, cm, info.class_names)
     viz.plot_confusion_matrix(
       cm,

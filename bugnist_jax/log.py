@@ -1,8 +1,8 @@
 """Messages for the user: one place that prints progress lines (stderr, flushed)."""
 
-import sys
+from bugnist_jax import progress
 
 
 def say(message: str) -> None:
-  """Prints `message` as one line on stderr (stdout stays for results)."""
-  print(message, file=sys.stderr, flush=True)
+  """Prints `message` as one line on stderr (stdout stays for results), above any progress bar."""
+  progress.write(message)

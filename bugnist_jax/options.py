@@ -6,6 +6,7 @@ declared type and range before any work starts, so a bad value is one line namin
 """
 
 import dataclasses
+import math
 import types
 import typing
 from typing import Any
@@ -19,10 +20,13 @@ def option(
   *,
   min: float | None = None,
   above: float | None = None,
+  max: float | None = None,
+  below: float | None = None,
   choices: tuple | None = None,
 ) -> Any:
-  """A dataclass field with its help text and range: `min` (>=), `above` (>), `choices`."""
-  meta = {"help": help, "min": min, "above": above, "choices": choices}
+  """A dataclass field with its help text and range: `min` (>=), `above` (>), `max` (<=),
+  `below` (<), `choices`."""
+  meta = {"help": help, "min": min, "above": above, "max": max, "below": below, "choices": choices}
   if isinstance(default, list | dict | set):
     raise TypeError("option: use a tuple for sequence defaults (dataclass fields are shared)")
   return dataclasses.field(default=default, metadata=meta)
@@ -46,10 +50,38 @@ def _check(name: str, value: Any, meta: dict) -> None:
     raise UserError(f"{name}: {value!r} is not one of {', '.join(map(str, meta['choices']))}")
   if isinstance(value, bool) or not isinstance(value, int | float):
     return
-  if meta.get("min") is not None and value < meta["min"]:
-    raise UserError(f"{name}: {value} must be >= {meta['min']}")
-  if meta.get("above") is not None and value <= meta["above"]:
-    raise UserError(f"{name}: {value} must be > {meta['above']}")
+  if not math.isfinite(value):
+    raise UserError(f"{name}: {value} is not a finite number")
+  for key, fails, words in _BOUNDS:
+    if meta.get(key) is not None and fails(value, meta[key]):
+      raise UserError(f"{name}: {value} must be {words} {meta[key]}")
+
+
+# (metadata key, test that fails a value, words): the range keywords of `option` and `Rule`.
+_BOUNDS = (
+  ("min", lambda v, b: v < b, ">="),
+  ("above", lambda v, b: v <= b, ">"),
+  ("max", lambda v, b: v > b, "<="),
+  ("below", lambda v, b: v >= b, "<"),
+)
+
+
+def check_value(
+  name: str, value: Any, kind: type, meta: dict, *, sequence: bool = False, optional: bool = False
+) -> None:
+  """Checks `value` (each item of it if `sequence`) against type `kind` and the range in
+  `meta` (`min`, `above`, `max`, `below`, `choices`); UserError naming `name` otherwise.
+  An int is a valid float; a bool is never a number."""
+  if value is None:
+    if not optional:
+      raise UserError(f"{name}: required")
+    return
+  for item in value if sequence else (value,):
+    if kind is float and isinstance(item, int) and not isinstance(item, bool):
+      item = float(item)
+    if not isinstance(item, kind) or (kind in (int, float) and isinstance(item, bool)):
+      raise UserError(f"{name}: {item!r} is not {getattr(kind, '__name__', kind)}")
+    _check(name, item, meta)
 
 
 def validate(obj: Any, name=lambda field: f"--{field}") -> Any:
@@ -61,15 +93,5 @@ def validate(obj: Any, name=lambda field: f"--{field}") -> Any:
       validate(value, name)
       continue
     kind, optional, sequence = field_type(field)
-    if value is None:
-      if not optional:
-        raise UserError(f"{name(field.name)}: required")
-      continue
-    items = value if sequence else (value,)
-    for item in items:
-      if kind is float and isinstance(item, int) and not isinstance(item, bool):
-        item = float(item)
-      if not isinstance(item, kind) or (kind is int and isinstance(item, bool)):
-        raise UserError(f"{name(field.name)}: {item!r} is not {getattr(kind, '__name__', kind)}")
-      _check(name(field.name), item, field.metadata)
+    check_value(name(field.name), value, kind, field.metadata, sequence=sequence, optional=optional)
   return obj

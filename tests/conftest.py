@@ -67,11 +67,12 @@ def torch_pair(request, x64):
 
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory) -> pathlib.Path:
-  """Workdir of a finished 2-epoch smoke run (tiny 3D CNN on 32x16x16 synthetic volumes)."""
+  """Workdir of a finished 2-epoch smoke run (tiny 3D CNN on 32x16x16 synthetic volumes), with
+  the TensorBoard gradient figures of 2 validation items (the `:smoke` configs turn them off)."""
   from bugnist_jax.training.loop import train_and_evaluate
 
   workdir = tmp_path_factory.mktemp("smoke_run")
-  train_and_evaluate(smoke_config(), workdir)
+  train_and_evaluate(smoke_config(**{"train.tensorboard_images": 2}), workdir)
   return workdir
 
 

@@ -47,9 +47,10 @@ def test_harness_produces_every_field_and_the_plot(tmp_path):
     assert r["gflops_per_s"] > 0 and r["roofline"] > 0
   assert results[0]["xla_flops"] > 0 and results[0]["xla_buffers_mb"] > 0
   if tc is not None:
-    assert results[0]["ratio_vs_torch"] == pytest.approx(
+    assert results[0]["ratio_vs_best"] == pytest.approx(
       results[0]["rate_median"] / results[2]["rate_median"]
     )
+    assert results[0]["ratio_vs_eager"] == results[0]["ratio_vs_best"]  # one torch config
   doc = json.loads(json.dumps({"peaks": peaks, "results": results}))
   assert doc["results"][1]["kind"] == "smoothgrad" and doc["results"][1]["num_samples"] == 2
   assert report.markdown(results).count("\n") == len(results) + 2

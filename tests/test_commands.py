@@ -21,9 +21,14 @@ COMMANDS = {  # module -> the flags it needs besides a stray argument
   "bugnist_jax.evaluate": ["--workdir=/tmp/never"],
   "bugnist_jax.explain": ["--workdir=/tmp/never"],
   "bugnist_jax.look_inside": ["--workdir=/tmp/never"],
+  "bugnist_jax.featurevis": ["--workdir=/tmp/never"],
   "bugnist_jax.make_synthetic": ["--out=/tmp/never"],
   "bugnist_jax.study.shortcut": ["--config=configs/shortcut_study.py:smoke", "--workdir=/tmp/n"],
   "bugnist_jax.study.sanity": ["--config=configs/shortcut_study.py", "--workdir=/tmp/n", "--run=x"],
+  "bugnist_jax.study.memorisation": [
+    "--config=configs/memorisation_study.py:smoke",
+    "--workdir=/n",
+  ],
 }
 
 

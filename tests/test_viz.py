@@ -217,3 +217,16 @@ def test_imagej_stack_single_map_and_bad_shape(tmp_path):
     np.testing.assert_array_equal(tif.asarray()[:, 1], -1.0)
   with pytest.raises(ValueError, match="maps"):
     viz.save_imagej_stack(tmp_path / "z.tif", vol, {"bad": np.ones((4, 3, 3))})
+
+
+def test_imagej_channels_names_every_volume(tmp_path):
+  vols = {f"c{i}": np.full((Z, Y, X, 1), 10 * i, np.uint8) for i in range(3)}
+  path = viz.save_imagej_channels(tmp_path / "fv.tif", vols)
+  with tifffile.TiffFile(path) as tif:
+    assert tif.series[0].axes == "ZCYX" and tif.series[0].shape == (Z, 3, Y, X)
+    assert list(tif.imagej_metadata["Labels"][:3]) == ["c0", "c1", "c2"]
+    np.testing.assert_array_equal(tif.asarray()[:, 2], 20)
+  with pytest.raises(ValueError, match="volumes"):
+    viz.save_imagej_channels(
+      tmp_path / "bad.tif", {"a": np.ones((4, 3, 2)), "b": np.ones((4, 3, 3))}
+    )

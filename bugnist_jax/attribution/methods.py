@@ -18,6 +18,7 @@ from bugnist_jax.data.transforms import Normalization
 from bugnist_jax.errors import UserError
 from bugnist_jax.models.adapters import Bound
 from bugnist_jax.options import option
+from bugnist_jax.progress import Progress
 
 
 @dataclasses.dataclass(frozen=True)
@@ -250,16 +251,18 @@ class Explainer:
     self, method: str, x, targets, opts: Options, batch: int, signed: bool = False
   ) -> np.ndarray:
     """Display maps `[N, *spatial]` (`display_map`) of `method` for x `[N, *spatial, C]`,
-    `batch` items at a time; the last batch is padded by repeating its final item, so the
-    method compiles once."""
+    `batch` items at a time, with a progress bar; the last batch is padded by repeating its
+    final item, so the method compiles once."""
     out = []
-    for start in range(0, len(x), batch):
-      xb, tb = np.asarray(x[start : start + batch]), np.asarray(targets[start : start + batch])
-      n = len(xb)
-      if n < batch:
-        xb = np.concatenate([xb, np.repeat(xb[-1:], batch - n, 0)])
-        tb = np.concatenate([tb, np.repeat(tb[-1:], batch - n, 0)])
-      out.append(display_map(method, self(method, xb, tb, opts), signed)[:n])
+    with Progress(len(x), f"explaining ({method})", unit="item") as bar:
+      for start in range(0, len(x), batch):
+        xb, tb = np.asarray(x[start : start + batch]), np.asarray(targets[start : start + batch])
+        n = len(xb)
+        if n < batch:
+          xb = np.concatenate([xb, np.repeat(xb[-1:], batch - n, 0)])
+          tb = np.concatenate([tb, np.repeat(tb[-1:], batch - n, 0)])
+        out.append(display_map(method, self(method, xb, tb, opts), signed)[:n])
+        bar.update(n)
     return np.concatenate(out)
 
 

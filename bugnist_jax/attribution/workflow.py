@@ -15,6 +15,7 @@ from bugnist_jax import viz
 from bugnist_jax.attribution.methods import Explainer, Options, check_methods, display_map
 from bugnist_jax.log import say
 from bugnist_jax.options import option, validate
+from bugnist_jax.progress import track
 from bugnist_jax.runs import Run
 
 
@@ -72,7 +73,7 @@ def explain_run(workdir, request: ExplainRequest | None = None) -> dict[str, np.
   ]
   short = [f"#{i} {names[y]}->{names[p]}" for i, y, p in zip(picked, labels, preds, strict=True)]
   maps, display = {}, {}
-  for method in methods:
+  for method in track(methods, "explaining", unit="method"):
     say(f"explaining {len(picked)} items with {method} ...")
     maps[method] = explainer(method, x, targets, opts)
     display[method] = display_map(method, maps[method])

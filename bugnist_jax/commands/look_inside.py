@@ -2,6 +2,8 @@
 
 Writes to DIR/inside/:
 - features/features_<layer>.png: feature maps of every spatial stage for one input (3D as MIPs);
+- filters/filters_<stage>.png: the filters of stages that expose them (a precortical
+  front-end's, LeNet's c1), each with its sum;
 - top_<layer>_c<channel>.png: the top-k patches of the split for one neuron (--layer,
   --channel; default the model's CAM layer, channel 0), cropped to its receptive field;
 - top_patches_per_class.png: per class, the patches of its top-k items for the class logit

@@ -3,8 +3,9 @@
     ROOT/train/<CODE>/*.tif      (or ROOT itself holding the <CODE>/ folders)
 
 Each file is one uint8 volume in (Z, Y, X) order, Z the long tube axis (128x64x64 for the Kaggle
-"Small" files, 64x32x32 for "Tiny"). `scan_bugnist` checks every file's header up front, so a bad
-file stops the run before training with one line naming it; `BugNISTSource` reads lazily.
+"Small" files, 64x32x32 for "Tiny"). `scan_bugnist` checks every file's header up front and
+reports every bad file at once (`badfiles.BadFiles`) before training; `BugNISTSource` reads
+lazily. tifffile's log messages are folded into these errors, not printed.
 """
 
 import os
@@ -14,6 +15,7 @@ import numpy as np
 import tifffile
 from absl import logging
 
+from bugnist_jax.data.badfiles import captured, check_files
 from bugnist_jax.data.classes import CLASS_CODES
 from bugnist_jax.data.sources import IndexedSource
 from bugnist_jax.errors import UserError
@@ -51,47 +53,62 @@ def _class_root(root: Path) -> Path:
   raise UserError(f"{root}: no train/ folder and no class folders ({', '.join(CLASS_CODES)}) in it")
 
 
-def _check_header(path: Path, shape: tuple[int, ...]) -> None:
-  """Checks shape, dtype and that the image data lies inside the file (truncation)."""
-  try:
-    with tifffile.TiffFile(path) as tf:
-      series = tf.series[0]
-      got, dtype = tuple(series.shape), np.dtype(series.dtype)
-      if series.dataoffset is not None:  # contiguous data: one range to check
-        end = series.dataoffset + series.nbytes
-      else:
-        end = max(
-          (
-            o + n
-            for p in series.pages
-            if p is not None
-            for o, n in zip(p.dataoffsets, p.databytecounts, strict=True)
-          ),
-          default=0,
-        )
-  except UserError:
-    raise
-  except Exception as e:  # tifffile raises many types for unparseable files
-    raise UserError(f"{path}: not a readable TIFF ({type(e).__name__}: {e})") from None
+def _native(dtype) -> np.dtype:
+  """`dtype` in this machine's byte order (a big-endian TIFF holds the same values)."""
+  return np.dtype(dtype).newbyteorder("=")
+
+
+def _data_end(series) -> int:
+  """The byte where the series' image data ends (truncated files end before it)."""
+  if series.dataoffset is not None:  # contiguous data: one range to check
+    return series.dataoffset + series.nbytes
+  return max(
+    (
+      o + n
+      for p in series.pages
+      if p is not None
+      for o, n in zip(p.dataoffsets, p.databytecounts, strict=True)
+    ),
+    default=0,
+  )
+
+
+def header_problem(path: Path, shape: tuple[int, ...]) -> str | None:
+  """What is wrong with the TIFF at `path` for volumes of `shape` (its shape, dtype, data
+  past the end of the file, an error tifffile logged), or None; reads the header only."""
+  with captured("tifffile") as logged:
+    try:
+      with tifffile.TiffFile(path) as tf:
+        series = tf.series[0]
+        got, dtype, end = tuple(series.shape), _native(series.dtype), _data_end(series)
+    except Exception as e:  # noqa: BLE001 - tifffile raises many types for unparseable files
+      return f"not a readable TIFF ({type(e).__name__}: {e})"
   squeezed = tuple(s for s in got if s != 1) if len(got) != len(shape) else got
   if squeezed != tuple(shape):
-    raise UserError(f"{path}: shape {got}, expected {tuple(shape)}")
+    return f"shape {got}, expected {tuple(shape)}"
   if dtype != np.uint8 and dtype not in _FLOAT_DTYPES:
-    raise UserError(f"{path}: dtype {dtype}, expected uint8 (or a finite float volume)")
+    return f"dtype {dtype}, expected uint8 (or a finite float volume)"
   size = path.stat().st_size
   if end > size:
-    raise UserError(f"{path}: truncated: image data ends at byte {end}, file has {size}")
+    return f"truncated: image data ends at byte {end}, file has {size}"
+  if logged:  # tifffile read past a problem it only logged (a bad page offset, ...)
+    return f"damaged TIFF (tifffile: {logged[0]})"
+  return None
 
 
-def scan_bugnist(root: str | os.PathLike, shape: tuple[int, int, int]) -> list[tuple[str, int]]:
+def scan_bugnist(
+  root: str | os.PathLike, shape: tuple[int, int, int], skipped: list | None = None
+) -> list[tuple[str, int]]:
   """Lists and checks every volume under `root`.
 
   Returns [(path relative to `root` in POSIX form, label)], sorted by path. Hidden files are
-  ignored silently, other non-TIFF files with one log line; bad TIFFs raise UserError.
+  ignored silently, other non-TIFF files with one log line. A layout error (an unknown or empty
+  class folder) raises UserError; bad TIFFs are all checked first and raise one `BadFiles`, or
+  with a `skipped` list are appended to it as (path, problem) and left out.
   """
   root = Path(root)
   base = _class_root(root)
-  items, ignored = [], []
+  tiffs, ignored = [], []
   for entry in sorted(base.iterdir()):
     if entry.name.startswith("."):
       continue
@@ -104,35 +121,39 @@ def scan_bugnist(root: str | os.PathLike, shape: tuple[int, int, int]) -> list[t
       raise UserError(
         f"{entry}: unknown class folder '{entry.name}' (valid: {', '.join(CLASS_CODES)})"
       )
-    label = CLASS_CODES.index(entry.name)
-    tiffs = []
+    found = []
     for f in sorted(entry.iterdir()):
       if f.name.startswith("."):
         continue
       if f.is_file() and f.suffix.lower() in _TIFF_SUFFIXES:
-        tiffs.append(f)
+        found.append(f)
       else:
         ignored.append(f)
-    if not tiffs:
+    if not found:
       raise UserError(f"{entry}: class folder holds no .tif files")
-    for f in tiffs:
-      _check_header(f, shape)
-      items.append((f.relative_to(root).as_posix(), label))
-  if not items:
+    tiffs += found
+  if not tiffs:
     raise UserError(f"{base}: no class folders ({', '.join(CLASS_CODES)}) in it")
   if ignored:
     logging.warning("ignoring %d non-TIFF files under %s (e.g. %s)", len(ignored), base, ignored[0])
+  good = check_files(base, tiffs, lambda f: header_problem(f, shape), "file", skipped)
+  items = _labelled(root, good)
   missing = sorted(set(CLASS_CODES) - {CLASS_CODES[lab] for _, lab in items})
   if missing:
     logging.warning("%s: no folder for classes %s", base, ", ".join(missing))
   return sorted(items)
 
 
+def _labelled(root: Path, files: list[Path]) -> list[tuple[str, int]]:
+  """[(path relative to `root`, label of its class folder)]."""
+  return [(f.relative_to(root).as_posix(), CLASS_CODES.index(f.parent.name)) for f in files]
+
+
 def _to_uint8(path: Path, vol: np.ndarray) -> np.ndarray:
   """uint8 as is; finite floats: [0, 1] scaled to [0, 255], otherwise clipped to it."""
   if vol.dtype == np.uint8:
     return vol
-  if vol.dtype not in _FLOAT_DTYPES:
+  if _native(vol.dtype) not in _FLOAT_DTYPES:
     raise UserError(f"{path}: dtype {vol.dtype}, expected uint8 (or a finite float volume)")
   if not np.all(np.isfinite(vol)):
     raise UserError(f"{path}: float volume has non-finite values (NaN or inf)")
@@ -145,10 +166,12 @@ def _to_uint8(path: Path, vol: np.ndarray) -> np.ndarray:
 def read_volume(path: str | os.PathLike, shape: tuple[int, int, int]) -> np.ndarray:
   """Reads one volume as uint8 [Z, Y, X]; any problem is a UserError naming the file."""
   path = Path(path)
-  try:
-    vol = tifffile.imread(path)
-  except Exception as e:
-    raise UserError(f"{path}: cannot read TIFF ({type(e).__name__}: {e})") from None
+  with captured("tifffile") as logged:
+    try:
+      vol = tifffile.imread(path)
+    except Exception as e:  # noqa: BLE001 - tifffile raises many types for unparseable files
+      said = f"; tifffile: {logged[0]}" if logged else ""
+      raise UserError(f"{path}: cannot read TIFF ({type(e).__name__}: {e}{said})") from None
   if vol.shape != tuple(shape):
     if vol.size == int(np.prod(shape)) and vol.squeeze().shape == tuple(shape):
       vol = vol.reshape(shape)

@@ -7,8 +7,8 @@ case, e.g. 'bonsai', 'hawksbill', 'menorah', 'scorpion', 'sunflower'), in label 
 means every folder. Images are decoded with Pillow (installed as a dependency of matplotlib),
 converted to RGB (grayscale images get three equal channels) and resized bilinearly to
 `config.data.shape` (H, W), ignoring the aspect ratio as the study's Keras loader does.
-`scan_imagefolder` checks every file's header up front, so a bad file stops the run before
-training with one line naming it; `ImageFolderSource` decodes lazily.
+`scan_imagefolder` checks every file's header up front and reports every bad file at once
+(`badfiles.BadFiles`) before training; `ImageFolderSource` decodes lazily.
 """
 
 import os
@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 from absl import logging
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from bugnist_jax.data.badfiles import check_files
 from bugnist_jax.data.sources import IndexedSource
 from bugnist_jax.errors import UserError
 
@@ -35,22 +36,25 @@ def class_root(root: str | os.PathLike) -> Path:
   return root / CALTECH_FOLDER if (root / CALTECH_FOLDER).is_dir() else root
 
 
-def _check_image(path: Path) -> None:
+def image_problem(path: Path) -> str | None:
+  """What is wrong with the image at `path` (Pillow cannot identify or verify it), or None."""
   try:
     with Image.open(path) as im:
       im.verify()  # header and structure, without decoding all pixels
-  except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-    raise UserError(f"{path}: not a readable image ({type(e).__name__}: {e})") from None
+  except Exception as e:  # noqa: BLE001 - Pillow's plugins raise many types on broken files
+    return f"not a readable image ({type(e).__name__}: {e})"
+  return None
 
 
 def scan_imagefolder(
-  root: str | os.PathLike, classes: tuple[str, ...] = ()
+  root: str | os.PathLike, classes: tuple[str, ...] = (), skipped: list | None = None
 ) -> tuple[list[tuple[str, int]], tuple[str, ...]]:
   """Lists and checks the images of `classes` under `root`.
 
   Returns ([(path relative to the class root in POSIX form, label)], class names). Non-image
-  files (.DS_Store, Thumbs.db, notes) are skipped, with one log line for all of them; bad
-  images raise UserError.
+  files (.DS_Store, Thumbs.db, notes) are skipped, with one log line for all of them. A missing
+  or empty class folder raises UserError; bad images are all checked first and raise one
+  `BadFiles`, or with a `skipped` list are appended to it as (path, problem) and left out.
   """
   base = class_root(root)
   available = sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -63,24 +67,23 @@ def scan_imagefolder(
       f"{base}: no class folder {missing[0]!r} (config.data.classes); "
       f"available: {', '.join(available) or 'none'}"
     )
-  items, ignored = [], []
-  for label, name in enumerate(classes):
-    images = []
+  images, ignored = [], []
+  for name in classes:
+    found = []
     for f in sorted((base / name).iterdir()):
       if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith("."):
-        images.append(f)
+        found.append(f)
       else:
         ignored.append(f)
-    if not images:
+    if not found:
       raise UserError(f"{base / name}: class folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
-    for f in images:
-      _check_image(f)
-      items.append((f.relative_to(base).as_posix(), label))
+    images += found
   if ignored:
     logging.warning(
       "ignoring %d non-image files under %s (e.g. %s)", len(ignored), base, ignored[0]
     )
-  return items, classes
+  good = check_files(base, images, image_problem, "image", skipped)
+  return [(f.relative_to(base).as_posix(), classes.index(f.parent.name)) for f in good], classes
 
 
 def read_image(path: str | os.PathLike, shape: tuple[int, int]) -> np.ndarray:
@@ -92,7 +95,7 @@ def read_image(path: str | os.PathLike, shape: tuple[int, int]) -> np.ndarray:
       if im.size != (shape[1], shape[0]):
         im = im.resize((shape[1], shape[0]), Image.Resampling.BILINEAR)
       return np.asarray(im, np.uint8).copy()
-  except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+  except Exception as e:  # noqa: BLE001 - as in image_problem
     raise UserError(f"{path}: cannot decode image ({type(e).__name__}: {e})") from None
 
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator, Sequence
 import grain
 import numpy as np
 
+from bugnist_jax import interrupts
 from bugnist_jax.data import transforms
 from bugnist_jax.data.sources import MASK_KEYS
 from bugnist_jax.errors import UserError
@@ -79,6 +80,32 @@ def augmentation(augment: bool | str) -> grain.transforms.RandomMap | None:
   return AUGMENTATIONS[kind]() if AUGMENTATIONS[kind] else None
 
 
+class ProcessRows(grain.MapDataset):
+  """Process `process_index`'s rows of every global batch of `global_batch` elements of
+  `parent`: rows [p * b, (p + 1) * b) with b = global_batch // process_count. The processes
+  together read each element once, and global batch k is the same whatever their number."""
+
+  _MUTATES_ELEMENT_SPEC = False
+
+  def __init__(self, parent: grain.MapDataset, global_batch: int, process_index, process_count):
+    super().__init__(parent)
+    self._global, self._local = global_batch, global_batch // process_count
+    self._offset = process_index * self._local
+    self._length = len(parent) // global_batch * self._local
+
+  def __len__(self) -> int:
+    return self._length
+
+  def __getitem__(self, index):
+    if isinstance(index, slice):
+      return self.slice(index)
+    batch, row = divmod(int(index), self._local)
+    return self._parent[batch * self._global + self._offset + row]
+
+  def __str__(self) -> str:
+    return f"ProcessRows(offset={self._offset}, local={self._local}, global={self._global})"
+
+
 def train_dataset(
   source,
   *,
@@ -88,43 +115,66 @@ def train_dataset(
   transforms: Sequence[grain.transforms.Map] = (),
   num_workers: int = 0,
   prefetch_buffer: int = 2,
+  process_index: int = 0,
+  process_count: int = 1,
 ) -> grain.IterDataset:
   """Endless training batches: a fresh seeded shuffle every epoch, whole batches only.
 
+  `batch_size` is the global batch; with several processes each yields its own
+  `batch_size // process_count` rows of it (`ProcessRows`: the shuffle, the augmentation's
+  random draws and so the global batches do not depend on the number of processes).
   Its iterator's state (`grain.checkpoint.CheckpointSave`) pins the position in the stream,
   so a resumed run sees exactly the batches an uninterrupted one would. `transforms` (record
-  transforms, e.g. `RemovePacking`, `MaskFromThreshold`) run before the augmentation.
+  transforms, e.g. `RemovePacking`, `MaskFromThreshold`; random ones, e.g. `LightJitter`,
+  draw from the dataset's seed) run before the augmentation.
   """
   ds = grain.MapDataset.source(source).seed(seed).shuffle().repeat(None)
   for t in transforms:
-    ds = ds.map(t)
+    ds = ds.random_map(t) if isinstance(t, grain.transforms.RandomMap) else ds.map(t)
   random = augmentation(augment)
   if random is not None:
     ds = ds.random_map(random)
-  ds = ds.batch(batch_size, drop_remainder=True)
+  if process_count > 1:
+    ds = ProcessRows(ds, batch_size, process_index, process_count)
+  ds = ds.batch(batch_size // process_count, drop_remainder=True)
   it = ds.to_iter_dataset(grain.ReadOptions(num_threads=2, prefetch_buffer_size=prefetch_buffer))
   if num_workers > 0:
-    it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=num_workers))
+    options = grain.MultiprocessingOptions(num_workers=num_workers)
+    it = it.mp_prefetch(options, worker_init_fn=_ignore_sigint)
   return it
 
 
-def eval_batches(
-  source, *, batch_size: int, transforms: Sequence[grain.transforms.Map] = ()
-) -> Iterator[dict[str, np.ndarray]]:
-  """Every item once, in order, in batches of exactly `batch_size`.
+def _ignore_sigint(worker_index: int, worker_count: int) -> None:
+  """In each grain worker, once started: see `interrupts.ignore_sigint` (the commands' workers
+  ignore Ctrl-C from their first import of bugnist_jax already)."""
+  interrupts.ignore_sigint()
 
-  The last batch is padded by repeating its final item and carries `valid` [B] (False on
-  padding), so evaluation compiles once and counts every item exactly once.
+
+def eval_batches(
+  source,
+  *,
+  batch_size: int,
+  transforms: Sequence[grain.transforms.Map] = (),
+  process_index: int = 0,
+  process_count: int = 1,
+) -> Iterator[dict[str, np.ndarray]]:
+  """Every item once, in order, in global batches of exactly `batch_size`, of which this
+  process reads rows [p * b, (p + 1) * b), b = batch_size // process_count.
+
+  Rows past the last item repeat an item and carry `valid` [b] False, so evaluation compiles
+  once, counts every item exactly once, and every process runs the same number of batches.
   """
   ds = grain.MapDataset.source(source)
   for t in transforms:
     ds = ds.map(t)
-  n = len(source)
+  n, local = len(source), batch_size // process_count
   for start in range(0, n, batch_size):
-    records = [ds[i] for i in range(start, min(start + batch_size, n))]
-    valid = np.zeros(batch_size, bool)
-    valid[: len(records)] = True
-    records += [records[-1]] * (batch_size - len(records))
+    first = start + process_index * local
+    rows = range(first, min(first + local, n))
+    records = [ds[i] for i in rows] or [ds[n - 1]]  # all padding: any item will do
+    valid = np.zeros(local, bool)
+    valid[: len(rows)] = True
+    records += [records[-1]] * (local - len(records))
     batch = {k: np.stack([r[k] for r in records]) for k in records[0]}
     batch["valid"] = valid
     yield batch

@@ -5,7 +5,10 @@ checkpoint: the CSV names each item (relative file path, or the synthetic index)
 """
 
 import csv
+import io
 import os
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -69,50 +72,73 @@ def write_split_csv(
       which[i] = name
   if None in which:
     raise ValueError(f"item {which.index(None)} is in no split")
-  path = Path(path)
+  out = io.StringIO(newline="")
+  w = csv.writer(out)
+  w.writerow(_COLUMNS)
+  for item, label, name in zip(items, np.asarray(labels).tolist(), which, strict=True):
+    w.writerow([item, int(label), name])
+  write_atomically(Path(path), out.getvalue())
+
+
+def write_atomically(path: Path, text: str) -> None:
+  """Writes `text` to `path` through a temporary file and a rename: a reader (another process
+  of a multi-host run, a resumed run after a crash) sees the old file or the whole new one."""
   path.parent.mkdir(parents=True, exist_ok=True)
-  with open(path, "w", newline="") as f:
-    w = csv.writer(f)
-    w.writerow(_COLUMNS)
-    for item, label, name in zip(items, np.asarray(labels).tolist(), which, strict=True):
-      w.writerow([item, int(label), name])
+  tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+  with open(tmp, "w", newline="") as f:
+    f.write(text)
+  os.replace(tmp, path)
+
+
+def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+  """(line number, fields) of each non-blank row of the CSV file `path`."""
+  try:
+    text = path.read_text(encoding="utf-8-sig")
+  except UnicodeDecodeError as e:
+    raise UserError(f"{path}: not a UTF-8 text file (bad byte at offset {e.start})") from None
+  reader = csv.reader(io.StringIO(text, newline=""))
+  try:
+    for row in reader:
+      if row:
+        yield reader.line_num, row
+  except csv.Error as e:
+    raise UserError(f"{path}: line {reader.line_num + 1}: not CSV ({e})") from None
 
 
 def read_split_csv(path: str | os.PathLike) -> tuple[list[str], np.ndarray, dict[str, np.ndarray]]:
   """Reads a split CSV back: (items [N], labels int32 [N], {split name: int64 indices}).
 
-  Bad files (missing columns, unknown split names, bad labels, duplicate items) raise a
-  UserError naming the file and line.
+  Bad files (not UTF-8 text or not CSV, missing columns, rows of the wrong length, empty items,
+  unknown split names, bad labels, duplicate items) raise a UserError naming the file and line.
   """
   path = Path(path)
   if not path.is_file():
     raise UserError(f"{path}: split file does not exist")
+  rows = _rows(path)
+  _, header = next(rows, (1, []))
+  missing = [c for c in _COLUMNS if c not in header]
+  if missing:
+    raise UserError(f"{path}: missing column(s) {', '.join(missing)} (need {','.join(_COLUMNS)})")
+  column = [header.index(c) for c in _COLUMNS]
   items, labels, names, seen = [], [], [], {}
-  with open(path, newline="") as f:
-    reader = csv.DictReader(f)
-    missing = [c for c in _COLUMNS if c not in (reader.fieldnames or [])]
-    if missing:
-      raise UserError(f"{path}: missing column(s) {', '.join(missing)} (need {','.join(_COLUMNS)})")
-    for line, row in enumerate(reader, start=2):
-      item, label, name = row["item"], row["label"], row["split"]
-      if name not in SPLIT_NAMES:
-        raise UserError(
-          f"{path}: line {line}: unknown split {name!r} (expected {', '.join(SPLIT_NAMES)})"
-        )
-      if item in seen:
-        raise UserError(
-          f"{path}: line {line}: duplicate item {item!r} (first on line {seen[item]})"
-        )
-      try:
-        label = int(label)
-      except (TypeError, ValueError):
-        raise UserError(f"{path}: line {line}: label {label!r} is not an integer") from None
-      if label < 0:
-        raise UserError(f"{path}: line {line}: label {label} is negative")
-      seen[item] = line
-      items.append(item)
-      labels.append(label)
-      names.append(name)
-  names = np.array(names)
+  for line, row in rows:
+    if len(row) != len(header):
+      raise UserError(f"{path}: line {line}: {len(row)} fields, the header has {len(header)}")
+    item, label, name = (row[c] for c in column)
+    if not item:
+      raise UserError(f"{path}: line {line}: empty item")
+    if name not in SPLIT_NAMES:
+      raise UserError(
+        f"{path}: line {line}: unknown split {name!r} (expected {', '.join(SPLIT_NAMES)})"
+      )
+    if item in seen:
+      raise UserError(f"{path}: line {line}: duplicate item {item!r} (first on line {seen[item]})")
+    if not re.fullmatch(r"[0-9]{1,9}", label):  # int32, ASCII digits only
+      raise UserError(f"{path}: line {line}: label {label!r} is not an integer in [0, 1e9)")
+    seen[item] = line
+    items.append(item)
+    labels.append(int(label))
+    names.append(name)
+  names = np.array(names, dtype=object)
   split = {n: np.flatnonzero(names == n).astype(np.int64) for n in SPLIT_NAMES}
   return items, np.array(labels, np.int32), split

@@ -106,6 +106,41 @@ def scan_source(
   )
 
 
+def scan_channels(
+  model: StagedModel,
+  source,
+  normalize,
+  layer: str,
+  channels,
+  batch_size: int = 32,
+  transforms=(),
+) -> list[Scan]:
+  """`scan_source` of several channels of a spatial stage with a receptive field, in one pass
+  over the source and one compilation (feature visualisation grids show a patch per channel).
+  Returns one Scan per entry of `channels`."""
+  fields = receptive_fields(model, source[0]["image"].shape[:-1])
+  if layer not in fields:
+    model.index(layer)  # ValueError listing the valid layers
+    raise ValueError(f"layer {layer!r}: not a spatial stage with a receptive field")
+  field, f, index = fields[layer], stage_fn(model, None, layer), jnp.asarray(channels, jnp.int32)
+
+  def score(images):
+    a = f(normalize(images))[..., index]
+    flat = a.reshape(a.shape[0], -1, a.shape[-1])
+    return flat.max(1), flat.argmax(1)  # [B, K] each
+
+  score = compile.jit(score)
+  values, positions, labels = [], [], []
+  for batch in pipeline.eval_batches(source, batch_size=batch_size, transforms=transforms):
+    v, p = jax.device_get(score(batch["image"]))
+    keep = batch["valid"]
+    values.append(v[keep])
+    positions.append(np.stack(np.unravel_index(p[keep], field.shape), axis=-1))  # [B, K, nd]
+    labels.append(batch["label"][keep])
+  v, p, y = np.concatenate(values), np.concatenate(positions), np.concatenate(labels)
+  return [Scan(v[:, k], p[:, k], y, layer, field) for k in range(v.shape[1])]
+
+
 def crop(image: np.ndarray, box: tuple[slice, ...]) -> np.ndarray:
   """The patch of `image` [*S, C] inside `box`; 3D patches become their max projection over D
   ([h, w, C]), so 2D and 3D patches can share one figure."""

@@ -10,7 +10,9 @@ from bugnist_jax import viz
 from bugnist_jax.attribution.methods import Explainer, Options, check_methods, display_map
 from bugnist_jax.errors import UserError
 from bugnist_jax.inspection.features import save_feature_maps
+from bugnist_jax.inspection.filters import save_filters
 from bugnist_jax.inspection.patches import top_patches
+from bugnist_jax.log import say
 from bugnist_jax.models.contract import ContractError, check_model
 from bugnist_jax.options import option, validate
 from bugnist_jax.runs import Run
@@ -56,6 +58,7 @@ def look_inside(workdir, request: LookInsideRequest | None = None) -> list[pathl
   x = norm(items["image"])
   title = f"{names[int(items['label'][0])]} (step {run.step}) "
   paths = save_feature_maps(model, x[:1], out / "features", title=title)
+  paths += save_filters(model, out / "filters", title=f"step {run.step}: ")
 
   scan = dict(transforms=transforms, k=request.top_k)
   try:
@@ -90,7 +93,16 @@ def look_inside(workdir, request: LookInsideRequest | None = None) -> list[pathl
 
   explainer = Explainer(run.bound(), run.normalization)
   targets = jnp.asarray(items["label"])
-  shown = {m: display_map(m, explainer(m, x, targets, Options())) for m in methods}
+  shown = {}
+  for m in methods:
+    try:
+      shown[m] = display_map(m, explainer(m, x, targets, Options()))
+    except UserError as e:
+      # A default method may not apply to this model (guided backprop has no ReLU to guide in
+      # LeNet's tanh): left out with a line. One the user asked for is an error.
+      if request.method != LookInsideRequest().method:
+        raise
+      say(f"look_inside: {e}; left out")
   for b, i in enumerate(examples):
     label = names[int(items["label"][b])]
     image = items["image"][b]

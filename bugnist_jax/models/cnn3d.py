@@ -15,6 +15,10 @@ class BugCNN3D(StagedModel):
 
   Input [B, D, H, W, C] channels-last (D is the tube axis). With the default widths
   (16, 32, 64, 128) a 128x64x64 volume costs 3.63 GFLOP forward.
+  conv='r2plus1d' factorises every 3x3x3 convolution into a (1, 3, 3) one to M channels,
+  BatchNorm + ReLU, and a (3, 1, 1) one along D (`layers.Conv2Plus1D`, M as the paper: as many
+  weights as the full convolution, plus the BatchNorm's); `blockN.conv` is then that module.
+  With conv='full' (the default) the parameters are those of every earlier checkpoint.
   Stages: block1..block4 ([B, D/2^k, H/2^k, W/2^k, channels[k-1]]), dense1 [B, dense],
   logits [B, num_classes].
   """
@@ -30,6 +34,7 @@ class BugCNN3D(StagedModel):
     batch_norm: bool = False,
     dropout: float = 0.0,
     pool_impl: str = "argmax",
+    conv: str = "full",
     conv_impl: str = "auto",
     dtype=jnp.float32,
     rngs: nnx.Rngs,
@@ -42,7 +47,9 @@ class BugCNN3D(StagedModel):
     same = dict(ndim=3, batch_norm=batch_norm, pool_impl=pool_impl, conv_impl=conv_impl)
     for i in range(4):
       setattr(
-        self, f"block{i + 1}", ConvBlock(widths[i], widths[i + 1], dtype=dtype, rngs=rngs, **same)
+        self,
+        f"block{i + 1}",
+        ConvBlock(widths[i], widths[i + 1], conv=conv, dtype=dtype, rngs=rngs, **same),
       )
     flat = math.prod(s // 16 for s in input_shape) * channels[-1]
     if flat == 0:

@@ -21,6 +21,9 @@ Every stage (trunk or branch) is a `Stage`, an `nnx.Module` that declares:
   later stages count as seeing the whole input. Padding is `'SAME'`, `'VALID'` or one
   `(lo, hi)` pair per axis.
 
+A stage may also define `filters()`, `{name: kernel [*k, Cin, Cout]}`, the filters
+`inspection.save_filters` (look_inside) draws as images, each with its sum.
+
 `check_model(model)` checks all of this on abstract shapes and raises `ContractError` naming the
 stage that breaks it; the contract test runs it over every entry of `MODELS`.
 """
@@ -53,6 +56,11 @@ class Stage(nnx.Module):
   def rf_ops(self, ndim: int) -> list[Op] | None:
     """Sliding-window ops of the stage's longest path; [] for a pointwise stage."""
     raise NotImplementedError(f"{type(self).__name__} declares no rf_ops")
+
+  def filters(self) -> dict[str, jax.Array]:
+    """Filters worth showing as images (look_inside): {name: kernel [*k, Cin, Cout]}; a stage
+    whose filters are few and small (a front-end's, a first conv's) overrides this."""
+    return {}
 
 
 def window(

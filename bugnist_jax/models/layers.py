@@ -1,5 +1,9 @@
 """Building blocks shared by the 2D and 3D models: a convolution, conv blocks, dense layers.
 
+`make_conv(..., conv=)` is the one place a model's convolution is chosen: `'full'` (`Conv`) or,
+for 3D kernels that extend along D and in the plane, `'r2plus1d'` (`Conv2Plus1D`, the factorised
+convolution of Tran et al. 2018).
+
 Every block is a `contract.Stage`. Parameter names are those of `nnx.Conv`, `nnx.Linear` and
 `nnx.BatchNorm` (`conv.kernel`, `conv.bias`, `norm.scale`, ...), so checkpoints written before
 these classes existed still load.
@@ -14,7 +18,7 @@ from jax import lax
 
 from bugnist_jax.models import planes
 from bugnist_jax.models.contract import FLAT, SPATIAL, Op, Padding, Stage, window
-from bugnist_jax.models.pooling import ReluMaxPool, check_pool_impl
+from bugnist_jax.models.pooling import ReluMaxPool, check_pool_impl, relu_max_pool
 
 CONV_IMPLS = {"xla": lax.conv_general_dilated, "planes": planes.conv_general_dilated}
 
@@ -38,7 +42,7 @@ class Conv(nnx.Conv):
   which can also run without its bias (`convolve`), for ops that add the bias themselves.
 
   conv_impl: 'xla' is `lax.conv_general_dilated` (best on GPU/TPU); 'planes'
-  (`models/planes.py`) computes stride-1 3D convolutions with 2D ones, several times faster on
+  (`models/planes.py`) computes 3D convolutions with 2D ones and 1x1 ones as matmuls, faster on
   CPU; 'auto' picks by backend. Same function either way.
   """
 
@@ -100,6 +104,140 @@ class Conv(nnx.Conv):
     return [window(self.kernel_size, self.strides, self.padding, len(self.kernel_size))]
 
 
+CONVS = ("full", "r2plus1d")
+
+
+def check_conv(conv: str) -> None:
+  """Raises ValueError naming the valid kinds unless `conv` is one."""
+  if conv not in CONVS:
+    raise ValueError(f"conv: unknown {conv!r}; valid: {', '.join(CONVS)}")
+
+
+def midplanes(kernel: Sequence[int], cin: int, cout: int) -> int:
+  """M of R(2+1)D for a (t, h, w) kernel: floor(t h w Cin Cout / (h w Cin + t Cout)), so the
+  (1, h, w) and (t, 1, 1) convolutions have as many weights as the full one (the paper's)."""
+  t, h, w = kernel
+  return max(1, (t * h * w * cin * cout) // (h * w * cin + t * cout))
+
+
+def _explicit_pads(padding: Padding, kernel: Sequence[int], strides: Sequence[int]):
+  """Per-axis (lo, hi) pads; 'SAME' needs stride 1 (its pads then do not depend on the size)."""
+  if not isinstance(padding, str):
+    return tuple((int(lo), int(hi)) for lo, hi in padding)
+  if padding == "VALID":
+    return ((0, 0),) * len(kernel)
+  if any(s != 1 for s in strides):
+    raise ValueError("padding: give explicit (lo, hi) pairs for a strided R(2+1)D convolution")
+  return tuple(((k - 1) // 2, k // 2) for k in kernel)
+
+
+class Conv2Plus1D(nnx.Module):
+  """R(2+1)D's factorised 3D convolution on [B, D, H, W, Cin] -> [B, D', H', W', Cout]:
+
+  `spatial`, a (1, kh, kw) convolution to `mid` channels (stride (1, sh, sw), the in-plane
+  pads), then `norm` (BatchNorm) and a ReLU, then `temporal`, a (kd, 1, 1) convolution along
+  the tube axis D to Cout (stride (sd, 1, 1), the D pads), as torchvision's `Conv2Plus1D`. Only
+  `temporal` has a bias (when `use_bias`); `bias` and `convolve` are those of `Conv`, so
+  `ConvBlock` treats both alike. `mid` defaults to `midplanes(kernel, Cin, Cout)`.
+  """
+
+  def __init__(
+    self,
+    in_features: int,
+    out_features: int,
+    kernel_size: Sequence[int],
+    *,
+    strides: int | Sequence[int] = 1,
+    padding: Padding = "SAME",
+    mid: int | None = None,
+    use_bias: bool = True,
+    norm_momentum: float = 0.9,
+    conv_impl: str = "auto",
+    kernel_init: Callable | None = None,
+    dtype=jnp.float32,
+    rngs: nnx.Rngs,
+  ):
+    (kd, kh, kw), (sd, sh, sw) = _per_axis(kernel_size, 3), _per_axis(strides, 3)
+    pd, ph, pw = _explicit_pads(padding, (kd, kh, kw), (sd, sh, sw))
+    mid = midplanes((kd, kh, kw), in_features, out_features) if mid is None else int(mid)
+    kw_ = dict(ndim=3, conv_impl=conv_impl, kernel_init=kernel_init, dtype=dtype, rngs=rngs)
+    self.spatial = Conv(
+      in_features,
+      mid,
+      (1, kh, kw),
+      strides=(1, sh, sw),
+      padding=((0, 0), ph, pw),
+      use_bias=False,
+      **kw_,
+    )
+    self.norm = nnx.BatchNorm(
+      mid, momentum=norm_momentum, dtype=dtype, param_dtype=jnp.float32, rngs=rngs
+    )
+    self.temporal = Conv(
+      mid,
+      out_features,
+      (kd, 1, 1),
+      strides=(sd, 1, 1),
+      padding=(pd, (0, 0), (0, 0)),
+      use_bias=use_bias,
+      **kw_,
+    )
+    self.in_features, self.out_features, self.mid = in_features, out_features, mid
+
+  @property
+  def bias(self) -> nnx.Param | None:
+    return self.temporal.bias
+
+  def convolve(self, x: jax.Array) -> jax.Array:
+    """Both convolutions without the temporal bias."""
+    return self.temporal.convolve(nnx.relu(self.norm(self.spatial(x))))
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    return self.temporal(nnx.relu(self.norm(self.spatial(x))))
+
+  def rf_ops(self) -> list[Op]:
+    return self.spatial.rf_ops() + self.temporal.rf_ops()
+
+
+def make_conv(
+  in_features: int,
+  out_features: int,
+  kernel: int | Sequence[int],
+  *,
+  ndim: int,
+  conv: str = "full",
+  strides: int | Sequence[int] = 1,
+  padding: Padding = "SAME",
+  use_bias: bool = True,
+  mid: int | None = None,
+  norm_momentum: float = 0.9,
+  conv_impl: str = "auto",
+  kernel_init: Callable | None = None,
+  dtype=jnp.float32,
+  rngs: nnx.Rngs,
+) -> "Conv | Conv2Plus1D":
+  """A `Conv`, or with conv='r2plus1d' a `Conv2Plus1D` where the kernel extends both along D and
+  in the plane (1x1x1 and (1, k, k) kernels stay full: there is nothing to factorise)."""
+  check_conv(conv)
+  kernel = _per_axis(kernel, ndim)
+  kw = dict(strides=strides, padding=padding, use_bias=use_bias, conv_impl=conv_impl)
+  kw |= dict(kernel_init=kernel_init, dtype=dtype, rngs=rngs)
+  if conv == "r2plus1d":
+    if ndim != 3:
+      raise ValueError(f"conv: 'r2plus1d' factorises 3D convolutions; this model is {ndim}D")
+    if kernel[0] > 1 and max(kernel[1:]) > 1:
+      return Conv2Plus1D(
+        in_features, out_features, kernel, mid=mid, norm_momentum=norm_momentum, **kw
+      )
+  return Conv(in_features, out_features, kernel, ndim=ndim, **kw)
+
+
+def _argmax_relu_pool(y: jax.Array, window: int, bias: jax.Array) -> jax.Array:
+  """What `ConvBlock` runs after its convolution with the argmax pool (one function object,
+  so `planes.conv_pool`'s static argument hashes the same every call)."""
+  return relu_max_pool(y, window, "argmax", bias=bias)
+
+
 class ConvBlock(Stage):
   """Conv -> optional BatchNorm -> ReLU -> optional max pool, on [B, *spatial, C].
 
@@ -118,27 +256,32 @@ class ConvBlock(Stage):
     *,
     ndim: int,
     kernel: int | Sequence[int] = 3,
-    strides: int = 1,
+    strides: int | Sequence[int] = 1,
     padding: Padding = "SAME",
     pool: int | None = 2,
     batch_norm: bool = False,
     use_bias: bool | None = None,
     norm_momentum: float = 0.99,
     pool_impl: str = "argmax",
+    conv: str = "full",
+    mid: int | None = None,
     conv_impl: str = "auto",
     kernel_init: Callable | None = None,
     dtype=jnp.float32,
     rngs: nnx.Rngs,
   ):
     check_pool_impl(pool_impl)
-    self.conv = Conv(
+    self.conv = make_conv(
       in_features,
       out_features,
       kernel,
       ndim=ndim,
+      conv=conv,
       strides=strides,
       padding=padding,
       use_bias=not batch_norm if use_bias is None else use_bias,
+      mid=mid,
+      norm_momentum=norm_momentum,
       conv_impl=conv_impl,
       kernel_init=kernel_init,
       dtype=dtype,
@@ -156,12 +299,36 @@ class ConvBlock(Stage):
 
   def __call__(self, x: jax.Array) -> jax.Array:
     if self.pool is not None and self.norm is None and self.conv.bias is not None:
+      if self._pools_in_conv(x):
+        return self._conv_pool(x)
       # The pool adds the bias after the max: its gradient then sums 2^ndim times fewer numbers.
       return self.pool(self.conv.convolve(x), bias=self.conv.bias[...])
     x = self.conv(x)
     if self.norm is not None:
       x = self.norm(x)
     return nnx.relu(x) if self.pool is None else self.pool(x)
+
+  def _pools_in_conv(self, x: jax.Array) -> bool:
+    """Inference can pool inside the convolution (`planes.conv_pool`): planes' stride-1
+    convolution, the argmax pool, a shape it has a fused path for."""
+    conv = self.conv
+    return (
+      conv.conv_general_dilated is planes.conv_general_dilated
+      and self.pool.impl == "argmax"
+      and all(s == 1 for s in conv.strides)
+      and conv.feature_group_count == 1
+      and planes.pools_in_conv(x, conv.kernel)
+    )
+
+  def _conv_pool(self, x: jax.Array) -> jax.Array:
+    conv = self.conv
+    pads = conv.padding
+    if isinstance(pads, str):
+      pads = lax.padtype_to_pads(x.shape[1:-1], conv.kernel_size, conv.strides, pads)
+    pads = tuple((int(lo), int(hi)) for lo, hi in pads)
+    kernel, bias = conv.kernel[...].astype(conv.dtype), conv.bias[...]
+    x = x.astype(conv.dtype)
+    return planes.conv_pool(x, kernel, bias, pads, self.pool.window, _argmax_relu_pool)
 
   def rf_ops(self, ndim: int) -> list[Op]:
     ops = self.conv.rf_ops()

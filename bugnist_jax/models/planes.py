@@ -17,10 +17,20 @@ fast kernels:
   "features", the (D, H) plane of the output gradient the kernel), which Eigen runs without
   materialising im2col.
 
+Two more shapes keep to fast kernels:
+- 1x1 convolutions (ResNet's shortcuts and bottlenecks, DenseNet's) are one matmul
+  `[B * S, Cin] x [Cin, Cout]` after subsampling by the stride (`pointwise`), and XLA's
+  gradients of it are matmuls too;
+- strided 3D convolutions become stride-1 ones of a space-to-depth input (`strided`), so they
+  take the paths above in every direction; XLA's own input gradient of a strided 3D convolution
+  (an lhs-dilated convolution) runs off every fast path.
+
 Measured on the 2-core CPU, BugCNN3D at 128x64x64, batch 4 (benchmarks/RESULTS.md for the whole
 model): the second layer's forward, input and kernel gradient take about 55, 55 and 80-90 ms
-against 306, 511 and 522 ms through XLA's 3D convolution. Strides, dilation, feature groups and
-other ranks go to `lax.conv_general_dilated` unchanged: same function, no fast path.
+against 306, 511 and 522 ms through XLA's 3D convolution. A 3x3x3 stride-2 convolution 64 -> 128
+at 16x8x8, batch 8: 17, 16 and 18 ms against XLA's 12, 841 and 64 ms (a loaded machine, the
+issue-11 notes). Strided 2D convolutions (Eigen's own case: faster than ours), dilation,
+feature groups and other ranks go to `lax.conv_general_dilated` unchanged: same function.
 
 These kernels are fast only when XLA:CPU hands convolutions to Eigen, which `bugnist_jax.compile`
 asks for on every top-level jit (XLA's newer YNNPACK convolutions were 2x slower here). The
@@ -57,8 +67,9 @@ def conv_general_dilated(
 ) -> jax.Array:
   """Channels-last lhs [B, *S, Cin] * rhs [*K, Cin, Cout] -> [B, *S', Cout], 2 or 3 spatial axes.
 
-  The signature nnx.Conv calls (`conv_general_dilated=`). Anything but channels-last stride-1
-  convolutions in 2 or 3 spatial dimensions goes to `lax.conv_general_dilated` as it is.
+  The signature nnx.Conv calls (`conv_general_dilated=`). 1x1 convolutions are matmuls
+  (`pointwise`), strided ones stride-1 convolutions of a space-to-depth input (`strided`);
+  dilated, grouped or channels-first convolutions go to `lax.conv_general_dilated` as they are.
   """
   n = lhs.ndim - 2
   spatial, kernel = lhs.shape[1:-1], rhs.shape[:-2]
@@ -67,10 +78,17 @@ def conv_general_dilated(
   )
   numbers = dimension_numbers or channels_last
   unit = lambda v: v is None or all(d == 1 for d in v)
+  strides = tuple(int(s) for s in window_strides)
+  pads = padding
+  if isinstance(padding, str):
+    pads = lax.padtype_to_pads(spatial, kernel, strides, padding)
+  pads = tuple((int(lo), int(hi)) for lo, hi in pads)
+  pointwise_kernel = all(k == 1 for k in kernel) and not any(lo or hi for lo, hi in pads)
   if (
     n not in (2, 3)
     or lax.conv_dimension_numbers(lhs.shape, rhs.shape, numbers) != channels_last
-    or not unit(window_strides)
+    # Strided 2D convolutions are Eigen's own case, gradients included (faster than ours).
+    or (n == 2 and not unit(window_strides) and not pointwise_kernel)
     or not unit(lhs_dilation)
     or not unit(rhs_dilation)
     or feature_group_count != 1
@@ -90,11 +108,59 @@ def conv_general_dilated(
       preferred_element_type=preferred_element_type,
       **({} if out_sharding is None else {"out_sharding": out_sharding}),
     )
-  pads = padding
-  if isinstance(padding, str):
-    pads = lax.padtype_to_pads(spatial, kernel, window_strides, padding)
-  pads = tuple((int(lo), int(hi)) for lo, hi in pads)
+  if pointwise_kernel:
+    return pointwise(lhs, rhs, strides, precision)
+  if any(s > 1 for s in strides):
+    return strided(lhs, rhs, strides, pads, precision)
   return conv(lhs, rhs, pads, precision)
+
+
+def pointwise(x: jax.Array, w: jax.Array, strides: Sequence[int], precision=None) -> jax.Array:
+  """A 1x1 convolution, x [B, *S, Cin] * w [1, .., 1, Cin, Cout]: subsample, then one matmul
+  [B * S', Cin] x [Cin, Cout]. XLA differentiates it into two more matmuls."""
+  x = x[(slice(None), *(slice(None, None, s) for s in strides))]
+  return jnp.einsum("...i,io->...o", x, w.reshape(w.shape[-2:]), precision=precision)
+
+
+def strided(x: jax.Array, w: jax.Array, strides: Sequence[int], pads: Pads, precision=None):
+  """A strided correlation as a stride-1 one (`conv`, with its fast gradients).
+
+  Space-to-depth: along an axis of stride s, padded input position s * j + p becomes position
+  j, phase p, and kernel tap t = s * q + p becomes tap q, phase p, so output o (reading
+  s * o + t) reads j = o + q: a stride-1 correlation over ceil(k / s) taps and s times the
+  channels, phases and channels flattened together. Taps past k are zero, which costs
+  (s * ceil(k / s))^n / k^n the FLOPs: 2.4x for a 3x3x3 kernel at stride 2, 1.5x for 7x7x7.
+  """
+  n, (cin, cout) = x.ndim - 2, w.shape[-2:]
+  kernel = w.shape[:-2]
+  out = [
+    (s + lo + hi - k) // st + 1
+    for s, k, st, (lo, hi) in zip(x.shape[1:-1], kernel, strides, pads, strict=True)
+  ]
+  taps = [-(-k // st) for k, st in zip(kernel, strides, strict=True)]
+  cells = [o - 1 + q for o, q in zip(out, taps, strict=True)]  # positions per phase
+  # Pad (or crop) every axis to exactly s * cells: what the outputs read, and whole phases.
+  fit = tuple(
+    (lo, st * c - s - lo)
+    for s, st, c, (lo, _) in zip(x.shape[1:-1], strides, cells, pads, strict=True)
+  )
+  xp = _pad(x, fit)
+  split = [d for c, st in zip(cells, strides, strict=True) for d in (c, st)]
+  xs = xp.reshape(x.shape[0], *split, cin)
+  order = (0, *range(1, 2 * n, 2), *range(2, 2 * n + 1, 2), 2 * n + 1)
+  xs = jnp.transpose(xs, order).reshape(x.shape[0], *cells, -1)
+  wp = _pad_kernel(
+    w, tuple((0, st * q - k) for k, st, q in zip(kernel, strides, taps, strict=True))
+  )
+  ws = wp.reshape(*(d for q, st in zip(taps, strides, strict=True) for d in (q, st)), cin, cout)
+  order = (*range(0, 2 * n, 2), *range(1, 2 * n, 2), 2 * n, 2 * n + 1)
+  ws = jnp.transpose(ws, order).reshape(*taps, -1, cout)
+  return conv(xs, ws, ((0, 0),) * n, precision)
+
+
+def _pad_kernel(w, pads):
+  config = [*((lo, hi, 0) for lo, hi in pads), (0, 0, 0), (0, 0, 0)]
+  return lax.pad(w, jnp.zeros((), w.dtype), config)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
@@ -236,3 +302,74 @@ def _materialize(y: jax.Array) -> jax.Array:
     return y
   out = lax.dynamic_update_slice_in_dim(jnp.zeros_like(y), y[:, :last], 0, axis=1)
   return lax.dynamic_update_slice_in_dim(out, y[:, last:], last, axis=1)
+
+
+def pools_in_conv(x: jax.Array, w: jax.Array) -> bool:
+  """Whether `conv_pool` has an inference path that pools inside the convolution of x * w:
+  shift-add (few input channels, 2D or 3D) or 3D depth taps."""
+  return x.ndim == 5 or (x.shape[-1] < NARROW and x.ndim == 4)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5))
+def conv_pool(
+  x: jax.Array, w: jax.Array, bias: jax.Array, pads: Pads, window: int, pool
+) -> jax.Array:
+  """pool(conv(x, w, pads), window, bias), without the full-resolution convolution output when
+  not differentiated.
+
+  x [B, *S, Cin], w [*K, Cin, Cout], bias [Cout] -> [B, *S' // window, Cout]; `pool(y, window,
+  bias)` is the ReLU + max pool that follows (`pooling.relu_max_pool` with 'argmax'). Plain
+  evaluation (inference) sums each of the window^ndim parities of the pooled grid from strided
+  slices and takes their maximum, in one fusion that writes only the pooled output: for few
+  input channels the taps of the input itself (shift-add), in 3D otherwise the depth taps of
+  the planes' 2D convolution. The full output (BugCNN3D's first layer: 16 channels at the
+  input's resolution) was 2^ndim times the pooled one, written twice (`_materialize`) and read
+  again by the pool. Under differentiation it is `pool(conv(...))` (same function, gradient).
+  """
+  cin, kernel = x.shape[-1], w.shape[:-2]
+  out = _out_shape(x, kernel, pads)
+  if cin < NARROW:
+    xp, w32 = _pad(x, pads).astype(jnp.float32), w.astype(jnp.float32)
+    terms = lambda parity: (
+      _strided(xp, [p + o for p, o in zip(parity, offset, strict=True)], out, window)[
+        ..., i : i + 1
+      ]
+      * w32[(*offset, i)]
+      for offset in itertools.product(*(range(k) for k in kernel))
+      for i in range(cin)
+    )
+  else:  # 3D: the planes' 2D convolution to kd blocks of Cout, then depth taps
+    b, d, _, _, _ = x.shape
+    kd, kh, kw, _, cout = w.shape
+    planes_kernel = jnp.moveaxis(w, 0, -2).reshape(kh, kw, cin, kd * cout)
+    z = _conv2d(x.reshape(b * d, *x.shape[2:]), planes_kernel, pads[1:], precision=None)
+    zp = _pad(z.reshape(b, d, *z.shape[1:]).astype(jnp.float32), (pads[0], (0, 0), (0, 0)))
+    terms = lambda parity: (
+      _strided(zp, [parity[0] + t, *parity[1:]], out, window)[..., t * cout : (t + 1) * cout]
+      for t in range(kd)
+    )
+  best = None
+  for parity in itertools.product(range(window), repeat=len(kernel)):
+    total = sum(terms(parity))
+    best = total if best is None else jnp.maximum(best, total)
+  return jnp.maximum(best + bias.astype(jnp.float32), 0).astype(x.dtype)
+
+
+def _strided(xp, starts, out, window):
+  """xp [B, *S, C] at starts + window * j for j < out // window along each spatial axis."""
+  cut = tuple(
+    slice(s, s + window * (n // window - 1) + 1, window) for s, n in zip(starts, out, strict=True)
+  )
+  return xp[(slice(None), *cut)]
+
+
+def _conv_pool_fwd(x, w, bias, pads, window, pool):
+  y, vjp = jax.vjp(lambda x, w, b: pool(conv(x, w, pads), window, b), x, w, bias)
+  return y, vjp
+
+
+def _conv_pool_bwd(pads, window, pool, vjp, g):
+  return vjp(g)
+
+
+conv_pool.defvjp(_conv_pool_fwd, _conv_pool_bwd)

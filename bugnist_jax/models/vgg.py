@@ -1,9 +1,8 @@
 """VGG19 (optionally with batch norm) in torchvision's layout, loading torchvision's weights.
 
 Weights come from a LOCAL file given by path (never downloaded at run time): a torchvision
-`vgg19` / `vgg19_bn` state_dict saved with `torch.save` (`.pth`/`.pt`, read with
-`torch.load(weights_only=True)`, which refuses pickled code) or a `.safetensors` file. Get one
-once on a machine with internet, e.g.
+`vgg19` / `vgg19_bn` state_dict (`.pth` or `.safetensors`, read by `models.torch_weights`, the
+loader every family shares). Get one once on a machine with internet, e.g.
 
   python -c "import torch, torchvision; torch.save(torchvision.models.vgg19(
       weights='IMAGENET1K_V1').state_dict(), 'vgg19.pth')"
@@ -23,15 +22,13 @@ classifier's width (for fast tests only: real files need width=1, hidden=4096).
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from absl import logging
 from flax import nnx
 
-from bugnist_jax.errors import UserError
+from bugnist_jax.models import torch_weights
 from bugnist_jax.models.layers import ConvBlock, DenseBlock, Logits
 from bugnist_jax.models.pooling import AdaptiveAvgPool, MaxPool
 from bugnist_jax.models.staged import StagedModel
@@ -98,116 +95,38 @@ class VGG19(StagedModel):
         "VGG19: config.model.weights is empty: RANDOM initialisation, not ImageNet weights "
         "(fine for a demo; set it to a torchvision vgg19 .pth/.safetensors for transfer learning)"
       )
-    elif not isinstance(self.fc1.linear.kernel[...], jax.core.Tracer):
-      # Under nnx.eval_shape (restoring a checkpoint) the values are abstract: the weights
-      # come from the checkpoint, so the file is not read (it may not even be there).
+    else:  # not read under nnx.eval_shape (restoring a checkpoint: its weights win)
       load_torch_weights(self, weights, load_head=not replace_head)
 
 
-def torch_key_map(model: VGG19, load_head: bool = True) -> dict[str, tuple[nnx.Param, str]]:
+def _fc1_to_ours(value: np.ndarray, ours: tuple[int, ...]) -> np.ndarray:
+  """[out, C*7*7] (torch's C, 7, 7 flatten) -> [7*7*C, out] (our 7, 7, C flatten)."""
+  c = ours[0] // (POOLED * POOLED)
+  return value.T.reshape(c, POOLED, POOLED, -1).transpose(1, 2, 0, 3).reshape(ours)
+
+
+FC1 = torch_weights.Conversion(_fc1_to_ours, lambda ours: ours[::-1])
+
+
+def torch_key_map(model: VGG19, load_head: bool = True) -> torch_weights.KeyMap:
   """torchvision state_dict key -> (our parameter, conversion kind) for `model`."""
   keys, index = {}, 0
   for g, (_, n) in enumerate(GROUPS, start=1):
     for k in range(1, n + 1):
       stage = getattr(model, f"conv{g}_{k}")
-      keys[f"features.{index}.weight"] = (stage.conv.kernel, "conv")
-      keys[f"features.{index}.bias"] = (stage.conv.bias, "copy")
+      keys |= torch_weights.conv_keys(f"features.{index}", stage.conv)
       if stage.norm is not None:
-        bn = f"features.{index + 1}"
-        keys[f"{bn}.weight"] = (stage.norm.scale, "copy")
-        keys[f"{bn}.bias"] = (stage.norm.bias, "copy")
-        keys[f"{bn}.running_mean"] = (stage.norm.mean, "copy")
-        keys[f"{bn}.running_var"] = (stage.norm.var, "copy")
-        keys[f"{bn}.num_batches_tracked"] = (None, "skip")
+        keys |= torch_weights.norm_keys(f"features.{index + 1}", stage.norm)
       index += 3 if stage.norm is not None else 2  # conv (, bn), relu
     index += 1  # the max pool
-  linears = [("classifier.0", model.fc1.linear, "fc1"), ("classifier.3", model.fc2.linear, "dense")]
-  linears.append(("classifier.6", model.logits.linear, "dense" if load_head else "skip"))
-  for prefix, linear, kind in linears:
-    keys[f"{prefix}.weight"] = (linear.kernel, kind)
-    keys[f"{prefix}.bias"] = (linear.bias, "copy" if kind != "skip" else "skip")
-  return keys
-
-
-def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
-  """A state_dict as numpy arrays from `.safetensors` or a torch `.pth`/`.pt` (weights only)."""
-  path = Path(path)
-  if not path.is_file():
-    raise UserError(f"config.model.weights: {path} does not exist")
-  try:
-    if path.suffix == ".safetensors":
-      from safetensors.numpy import load_file
-
-      return dict(load_file(str(path)))
-    import torch  # only for .pth files; not a dependency of the rest of the package
-
-    state = torch.load(str(path), map_location="cpu", weights_only=True)
-  except ImportError as e:
-    raise UserError(f"{path}: reading it needs {e.name} (pip install {e.name})") from None
-  except Exception as e:  # torch raises UnpicklingError for pickled code, others for junk
-    first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-    raise UserError(f"{path}: not a loadable weights-only state_dict ({first})") from None
-  if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-    state = state["state_dict"]
-  if not isinstance(state, dict):
-    raise UserError(f"{path}: expected a state_dict (dict of tensors), got {type(state).__name__}")
-  return {
-    k: v.detach().float().numpy() if hasattr(v, "detach") else np.asarray(v)
-    for k, v in state.items()
-  }
-
-
-def _convert(value: np.ndarray, kind: str, target_shape: tuple[int, ...]) -> np.ndarray:
-  if kind == "conv":  # OIHW -> HWIO
-    return value.transpose(2, 3, 1, 0)
-  if kind == "fc1":  # [out, C*7*7] (C, 7, 7 flatten) -> [7*7*C, out] (7, 7, C flatten)
-    c = target_shape[0] // (POOLED * POOLED)
-    w = value.T.reshape(c, POOLED, POOLED, -1).transpose(1, 2, 0, 3)
-    return w.reshape(target_shape)
-  if kind == "dense":
-    return value.T
-  return value
+  keys |= {"classifier.0.weight": (model.fc1.linear.kernel, FC1)}
+  keys |= {"classifier.0.bias": (model.fc1.linear.bias, "copy")}
+  keys |= torch_weights.linear_keys("classifier.3", model.fc2.linear)
+  return keys | torch_weights.linear_keys("classifier.6", model.logits.linear, load_head)
 
 
 def load_torch_weights(model: VGG19, path: str | os.PathLike, load_head: bool = False) -> None:
-  """Loads a torchvision vgg19(_bn) state_dict into `model` in place.
-
-  Missing, unexpected or mis-shaped keys raise one UserError naming them (and the file).
-  """
-  state = read_state_dict(path)
-  keys = torch_key_map(model, load_head)
-  missing = [k for k in keys if k not in state]
-  unexpected = [k for k in state if k not in keys]
-  problems = []
-  if missing:
-    problems.append(f"missing keys {', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''}")
-  if unexpected:
-    more = " ..." if len(unexpected) > 6 else ""
-    problems.append(f"unexpected keys {', '.join(unexpected[:6])}{more}")
-  converted = {}
-  for key, (param, kind) in keys.items():
-    if kind == "skip" or key not in state:
-      continue
-    target = tuple(param[...].shape)
-    value = np.asarray(state[key], np.float32)
-    expected_torch = _torch_shape(kind, target)
-    if value.shape != expected_torch:
-      problems.append(f"{key} has shape {value.shape}, expected {expected_torch}")
-      continue
-    converted[key] = _convert(value, kind, target)
-  if problems:
-    raise UserError(
-      f"{path}: does not match VGG19 (batch_norm={model.batch_norm}): " + "; ".join(problems)
-    )
-  for key, value in converted.items():
-    keys[key][0][...] = jnp.asarray(value)
-
-
-def _torch_shape(kind: str, ours: tuple[int, ...]) -> tuple[int, ...]:
-  """The torch tensor shape that converts to our shape `ours`."""
-  if kind == "conv":
-    h, w, i, o = ours
-    return (o, i, h, w)
-  if kind in ("fc1", "dense"):
-    return ours[::-1]
-  return ours
+  """Loads a torchvision vgg19(_bn) state_dict into `model` in place (`torch_weights.load`:
+  missing, unexpected or mis-shaped keys raise one UserError naming them and the file)."""
+  what = f"VGG19 (batch_norm={model.batch_norm})"
+  torch_weights.load(model, path, torch_key_map(model, load_head), what)

@@ -28,7 +28,7 @@ reuse it, since a new lambda per call means a new compilation.
 """
 
 from bugnist_jax.saliency._common import Scored
-from bugnist_jax.saliency._maps import gaussian_filter, voxel_ranks
+from bugnist_jax.saliency._maps import gaussian_filter, gaussian_radius, voxel_ranks
 from bugnist_jax.saliency.cam import (
   SCORE_CAM_CONVENTIONS,
   grad_cam,
@@ -131,6 +131,7 @@ __all__ = [
   "deletion_curve",
   "energy_pointing_game",
   "gaussian_filter",
+  "gaussian_radius",
   "insertion_curve",
   "per_class_mean",
   "pointing_game",

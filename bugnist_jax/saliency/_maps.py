@@ -49,13 +49,19 @@ def voxel_ranks(maps: Array, descending: bool = True, key: Array | None = None) 
   return ranks.reshape(maps.shape).astype(jnp.int32)
 
 
+def gaussian_radius(sigma: float, truncate: float = 3.5) -> int:
+  """Radius of `gaussian_filter`'s 1-D kernel: `int(truncate * sigma + 0.5)` (as skimage's
+  SSIM window); 0 means no blur."""
+  return int(truncate * sigma + 0.5) if sigma > 0 else 0
+
+
 @partial(jax.jit, static_argnames=("sigma", "axes", "truncate"))
 def gaussian_filter(x: Array, sigma: float, axes: tuple[int, ...], truncate: float = 3.5) -> Array:
   """Separable N-d gaussian blur of `x` along `axes`, symmetric padding (scipy's 'reflect').
 
-  The 1-D kernel has radius `int(truncate * sigma + 0.5)` (as skimage's SSIM window).
+  The 1-D kernel has radius `gaussian_radius(sigma, truncate)`.
   """
-  radius = int(truncate * sigma + 0.5)
+  radius = gaussian_radius(sigma, truncate)
   if sigma <= 0 or radius == 0:
     return x
   t = jnp.arange(-radius, radius + 1, dtype=jnp.float32)

@@ -6,13 +6,13 @@
 Model parameter randomisation: the run's layers are re-initialised cumulatively from the top
 (logits, dense1, block4, ... block1) and each method's maps on a few test volumes are compared
 with the trained model's maps (Spearman rank correlation, signed and absolute, and SSIM). Data
-randomisation: a model of the same config trained on permuted labels (`data.shuffle_labels`,
-in DIR/shuffled_labels, resumable) is explained on the same volumes and compared the same way.
+randomisation: a model of the same config trained on permuted labels
+(`data.regime='shuffled_labels'`, in DIR/shuffled_labels, resumable) is explained on the same
+volumes and compared the same way.
 A method whose maps barely change (guided backprop, famously) does not explain the model.
 Writes DIR/results.json, DIR/figures/*.png and DIR/report.html.
 """
 
-import json
 import pathlib
 import time
 
@@ -20,13 +20,15 @@ import jax
 import numpy as np
 from flax import nnx
 
-from bugnist_jax import compile, saliency, viz
+from bugnist_jax import compile, saliency, validation, viz
 from bugnist_jax.attribution import Options, check_methods, display_map, run_method
 from bugnist_jax.config_defaults import with_overrides
 from bugnist_jax.evaluation import evaluate_run
 from bugnist_jax.log import say
 from bugnist_jax.models.adapters import Bound
+from bugnist_jax.progress import track
 from bugnist_jax.runs import Run
+from bugnist_jax.study import finish
 from bugnist_jax.training.loop import train_and_evaluate
 
 SIMILARITIES = ("spearman_abs", "spearman", "ssim")
@@ -93,6 +95,7 @@ def write_report(config, workdir, run_dir, cascade, layers, data_rand, figures, 
 
 def run_sanity(config, workdir: str | pathlib.Path, run_dir: str | pathlib.Path) -> dict:
   """Both randomisation tests on the trained run in `run_dir`; writes DIR/sanity.json etc."""
+  validation.check_config(config, jax.device_count())  # before any work
   workdir, run_dir = pathlib.Path(workdir), pathlib.Path(run_dir)
   workdir.mkdir(parents=True, exist_ok=True)
   start = time.perf_counter()
@@ -106,7 +109,7 @@ def run_sanity(config, workdir: str | pathlib.Path, run_dir: str | pathlib.Path)
   layers = ["original", *order]
   key = jax.random.key(s.seed)
   cascade, original = {}, {}
-  for method in methods:
+  for method in track(methods, "cascading randomisation", unit="method"):
     t = time.perf_counter()
     explain, params = make_explain(run.model, method, targets, opts, s.cam_layer)
     original[method] = np.asarray(explain(params, x))
@@ -139,25 +142,24 @@ def run_sanity(config, workdir: str | pathlib.Path, run_dir: str | pathlib.Path)
       title="data randomisation",
       row_labels=list(methods),
     )
-  wall = time.perf_counter() - start
-  out = {
-    "run": str(run_dir),
-    "layers": layers,
-    "cascading": cascade,
-    "data_randomization": data_rand,
-    "wall_s": wall,
-  }
-  (workdir / "results.json").write_text(json.dumps(out, indent=2, allow_nan=True))
-  path = write_report(config, workdir, run_dir, cascade, layers, data_rand, figures, wall)
-  say(f"wrote {path} ({wall / 60:.1f} min)")
-  return out
+  out = {"run": str(run_dir), "layers": layers, "cascading": cascade}
+  out["data_randomization"] = data_rand
+  report = lambda wall: write_report(
+    config, workdir, run_dir, cascade, layers, data_rand, figures, wall
+  )
+  return finish(workdir, out, report, start)
 
 
 def data_randomization(config, run_config, workdir, original: dict, items: dict, opts) -> dict:
   """Trains the run's config on permuted labels and compares its maps with `original`."""
   s = config.sanity
   cfg = with_overrides(
-    run_config, **{"data.shuffle_labels": True, "train.num_epochs": int(s.random_label_epochs)}
+    run_config,
+    **{
+      "data.regime": "shuffled_labels",
+      "data.shuffle_labels": False,  # the old spelling; the regime says it
+      "train.num_epochs": int(s.random_label_epochs),
+    },
   )
   shuffled_dir = workdir / "shuffled_labels"
   say(f"== training on permuted labels in {shuffled_dir}")

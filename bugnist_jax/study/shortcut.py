@@ -18,20 +18,22 @@ The masks come from the records (`object_mask`, `shortcut_mask`), so any source 
 (the synthetic volumes; a 2D source with a confound) can be studied.
 """
 
-import json
 import pathlib
 import time
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bugnist_jax import saliency, viz
+from bugnist_jax import saliency, validation, viz
 from bugnist_jax.attribution import Explainer, Options
 from bugnist_jax.config_defaults import with_overrides
 from bugnist_jax.errors import UserError
 from bugnist_jax.evaluation import evaluate_run
 from bugnist_jax.log import say
+from bugnist_jax.progress import track
 from bugnist_jax.runs import Run
+from bugnist_jax.study import finish
 from bugnist_jax.training.loop import train_and_evaluate
 
 # Condition -> config overrides on top of the study's base config.
@@ -222,9 +224,11 @@ def run_study(config, workdir: str | pathlib.Path) -> dict:
   workdir = pathlib.Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
   start = time.perf_counter()
+  configs = {name: condition_config(config, name) for name in config.study.conditions}
+  for cfg in configs.values():  # every condition's config before the first one trains
+    validation.check_config(cfg, jax.device_count())
   results, shown = {}, {}
-  for name in config.study.conditions:
-    cfg = condition_config(config, name)
+  for name, cfg in track(configs.items(), "shortcut study", unit="model", total=len(configs)):
     say(f"== {name}: training in {workdir / name}")
     train_and_evaluate(cfg, workdir / name)
     results[name], shown[name] = analyse_condition(cfg, workdir / name)
@@ -241,12 +245,9 @@ def run_study(config, workdir: str | pathlib.Path) -> dict:
       list(first["raw"]), grid, list(results), path, title=method, row_labels=row_labels
     )
     figures["maps"][method] = path
-  wall = time.perf_counter() - start
-  out = {"wall_s": wall, "class_names": list(names), "results": results}
-  (workdir / "results.json").write_text(json.dumps(out, indent=2, allow_nan=True))
-  path = write_report(config, workdir, results, figures, wall)
-  say(f"wrote {path} ({wall / 60:.1f} min)")
-  return out
+  out = {"class_names": list(names), "results": results}
+  report = lambda wall: write_report(config, workdir, results, figures, wall)
+  return finish(workdir, out, report, start)
 
 
 if __name__ == "__main__":  # python -m bugnist_jax.study.shortcut: bugnist_jax.commands

@@ -2,14 +2,17 @@
 
 Keeps the latest `keep` checkpoints and the best one by validation accuracy. A run killed at
 any point (even SIGKILL mid-save: orbax writes to a temporary folder and renames when done)
-resumes from the last finished checkpoint.
+resumes from the last finished checkpoint. A checkpoint saved on a signal between evaluations
+has no metrics: it is kept while it is among the latest, and is never the best.
 """
 
 import pathlib
 
 import grain
+import jax
 import orbax.checkpoint as ocp
 from flax import nnx
+from jax.sharding import SingleDeviceSharding
 from orbax.checkpoint.checkpoint_managers import preservation_policy as policies
 
 from bugnist_jax.errors import UserError
@@ -22,7 +25,12 @@ def manager(directory: str | pathlib.Path, keep: int = 2) -> ocp.CheckpointManag
   policy = policies.AnyPreservationPolicy(
     [
       policies.LatestN(n=keep),
-      policies.BestN(get_metric_fn=lambda m: m[BEST_METRIC], n=1, reverse=False),
+      policies.BestN(
+        get_metric_fn=lambda m: m[BEST_METRIC],
+        n=1,
+        reverse=False,
+        keep_checkpoints_without_metrics=False,  # else every interrupted step stays forever
+      ),
     ]
   )
   options = ocp.CheckpointManagerOptions(preservation_policy=policy, create=True)
@@ -76,5 +84,20 @@ def restore(mngr, step: int, abstract_state, data_iter) -> tuple[nnx.State, dict
 
 
 def restore_model(mngr, step: int, abstract_model_state) -> nnx.State:
-  """Restores only the model's state (for evaluation and explanation)."""
-  return _restore(mngr, step, model=ocp.args.StandardRestore(abstract_model_state))["model"]
+  """Restores only the model's state (for evaluation and explanation), onto this process's
+  first device, whatever number of processes and devices wrote it."""
+  target = _on_local_device(abstract_model_state)
+  return _restore(mngr, step, model=ocp.args.StandardRestore(target))["model"]
+
+
+def _on_local_device(abstract_state):
+  """Abstract leaves without a sharding get this process's first device: orbax restores a
+  checkpoint written by another topology (a multi-host run) only into explicit shardings."""
+  sharding = SingleDeviceSharding(jax.local_devices()[0])
+
+  def target(leaf):
+    if isinstance(leaf, jax.ShapeDtypeStruct) and leaf.sharding is None:
+      return jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=sharding)
+    return leaf
+
+  return jax.tree.map(target, abstract_state)

@@ -12,13 +12,17 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from bugnist_jax import compile
+from bugnist_jax import compile, saliency
+from bugnist_jax.data import light
 from bugnist_jax.data.transforms import Normalization
-from bugnist_jax.models.adapters import eval_view
+from bugnist_jax.models.adapters import as_function, eval_view
 
 # Loss terms beyond cross-entropy (`training.losses.EXTRA_LOSSES`):
 # fn(model, inputs [B, *spatial, C] float, batch, outputs {stage: array}) -> scalar.
 ExtraLoss = Callable[[nnx.Module, jax.Array, dict, dict], jax.Array]
+# Inputs the step trains on instead of the batch's (`training.adversarial.Adversarial`):
+# fn(model, inputs, labels [B], normalization, optimizer step) -> inputs [B, *spatial, C].
+Perturbation = Callable[[nnx.Module, jax.Array, jax.Array, Normalization, jax.Array], jax.Array]
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array, weights: jax.Array | None = None):
@@ -34,17 +38,21 @@ def make_train_step(
   normalize: Normalization,
   extra_loss: ExtraLoss | None = None,
   extra_weight: float = 0.0,
+  adversarial: Perturbation | None = None,
 ):
   """Returns train_step(state, batch) -> (state, metrics), compiled, donating state.
 
   `graphdef`/`state` come from `nnx.split((model, optimizer))`. batch: image uint8
-  [B, *spatial, C], label int [B] (+ whatever extra_loss reads). It also runs inside another
-  jit (the device-resident epoch's scan).
+  [B, *spatial, C], label int [B] (+ whatever extra_loss reads; `light_mu`/`light_sigma` [B]
+  from `data.light.LightJitter`, applied to the inputs). `adversarial` replaces the inputs by
+  its own (PGD examples). It also runs inside another jit (the device-resident epoch's scan).
   """
 
   def train_step(state, batch):
     model, optimizer = nnx.merge(graphdef, state)
-    inputs = normalize(batch["image"])
+    inputs = light.jitter_inputs(normalize(batch["image"]), batch, normalize)
+    if adversarial is not None:
+      inputs = adversarial(model, inputs, batch["label"], normalize, optimizer.step[...])
 
     def loss_fn(model):
       # Staged models publish every stage (and branch) output; any other module its logits.
@@ -92,3 +100,15 @@ def make_eval_step(graphdef: nnx.GraphDef, normalize: Normalization):
     }
 
   return compile.jit(eval_step)
+
+
+def make_gradient_step(graphdef: nnx.GraphDef, normalize: Normalization):
+  """Returns gradient_step(state, images uint8 [B, *spatial, C], targets int [B]) -> the
+  gradient of each target logit w.r.t. the model inputs [B, *spatial, C], in inference mode
+  (the saliency figures of each evaluation in TensorBoard)."""
+
+  def gradient_step(state, images, targets):
+    f = as_function(nnx.merge(graphdef, state)[0])
+    return saliency.vanilla_gradient(f, normalize(images), targets)
+
+  return compile.jit(gradient_step)

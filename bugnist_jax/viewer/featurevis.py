@@ -1,18 +1,24 @@
 """The feature-visualisation cache the viewer reads: one file per stage in the run's workdir.
 
-Format (what a feature-visualisation command writes; `write_cache` writes it):
+Format (`python -m bugnist_jax.featurevis` writes it, `bugnist_jax.inspection.visualization`
+documents it in full; `write_cache` writes its display part):
 
     W/featurevis/<stage>.npz     numpy .npz, no pickled objects, with
-      images    uint8 [N, *spatial, C]: the optimised inputs as display intensities (C = 1
+      display   uint8 [N, *spatial, C]: the optimised inputs as display intensities (C = 1
                 grey or 3 RGB; spatial as the model input's, 2D [H, W] or 3D [D, H, W])
+      images    float32 [N, *spatial, C]: the same in model-input space (not read here);
+                files without `display` hold the uint8 display images under `images`
       channels  int32 [N]: the stage channel each image maximises (unique, ascending or not)
-      objective (optional) str: what was maximised, e.g. 'mean activation'
+      activation (optional) float32 [N]: the objective each image reached
+      objective (optional) str: what was maximised; else the `objective` of the settings
+                in W/featurevis/<stage>.json, if there is one
 
 `<stage>` is a stage name of the run's model (`model.layer_names` or a branch). The viewer
 lists the stages that have a file and shows image k beside the panel of `channels[k]`; a file
 that does not follow the format is reported and skipped, never fatal.
 """
 
+import json
 import pathlib
 
 import numpy as np
@@ -55,8 +61,9 @@ def read_cache(
     return None
   try:
     with np.load(path, allow_pickle=False) as f:
-      images, channels = f["images"], np.asarray(f["channels"]).reshape(-1)
-      objective = str(f["objective"]) if "objective" in f else ""
+      images = f["display"] if "display" in f else f["images"]
+      channels = np.asarray(f["channels"]).reshape(-1)
+      objective = str(f["objective"]) if "objective" in f else _objective(path)
   except (OSError, KeyError, ValueError) as e:
     raise ValueError(f"{path}: not a feature-visualisation cache ({e})") from None
   try:
@@ -68,6 +75,14 @@ def read_cache(
   except ValueError as e:
     raise ValueError(f"{path}: {e}") from None
   return {"images": images, "channels": channels.astype(np.int32), "objective": objective}
+
+
+def _objective(path: pathlib.Path) -> str:
+  """The objective named in the settings beside the cache (W/featurevis/<stage>.json), or ''."""
+  try:
+    return str(json.loads(path.with_suffix(".json").read_text()).get("objective", ""))
+  except (OSError, ValueError, AttributeError):
+    return ""
 
 
 def _check(images: np.ndarray, channels: np.ndarray) -> None:

@@ -1,4 +1,5 @@
-"""Export a volume with its saliency maps as one ImageJ hyperstack (opens in Fiji and napari)."""
+"""Export volumes as one ImageJ hyperstack (opens in Fiji and napari): a volume with its saliency
+maps, or several volumes side by side (e.g. feature visualisations of a stage's channels)."""
 
 from collections.abc import Mapping
 from pathlib import Path
@@ -53,23 +54,47 @@ def save_imagej_stack(
       raise ValueError(f"maps[{name!r}]: shape {m.shape} does not match volume shape {vol.shape}")
     channels.append(m)
     names.append(str(name))
-  data = np.stack(channels, axis=1).astype(np.float32)  # [Z, C, Y, X]
-
   ranges, luts = [], []
   for name, ch in zip(names, channels, strict=True):
     lo, hi = float(ch.min()), float(ch.max())
     signed = name != "volume" and lo < 0
     if signed:  # symmetric range so zero sits at the middle of the diverging LUT
       lo, hi = -max(-lo, hi), max(-lo, hi)
-    ranges += [lo, hi if hi > lo else lo + 1.0]
-    luts.append(_lut("gray" if name == "volume" else ("RdBu_r" if signed else "inferno")))
+    ranges.append((lo, hi))
+    luts.append("gray" if name == "volume" else ("RdBu_r" if signed else "inferno"))
+  return _write(path, channels, names, ranges, luts, spacing, unit)
 
+
+def save_imagej_channels(
+  path: PathLike,
+  volumes: Mapping[str, np.ndarray],
+  spacing: float | tuple[float, float, float] | None = None,
+  unit: str = "um",
+) -> Path:
+  """Writes `volumes` (name -> [Z, Y, X] or [Z, Y, X, 1], one shape) as the channels of one
+  ImageJ hyperstack ('ZCYX'), each named by its key, gray, with its own display range."""
+  if not volumes:
+    raise ValueError("volumes: need at least one volume")
+  channels = [as_volume(v, f"volumes[{k!r}]") for k, v in volumes.items()]
+  if len({c.shape for c in channels}) != 1:
+    raise ValueError(f"volumes: shapes differ: {sorted({c.shape for c in channels})}")
+  ranges = [(float(c.min()), float(c.max())) for c in channels]
+  return _write(path, channels, list(map(str, volumes)), ranges, ["gray"] * len(channels),
+                spacing, unit)  # fmt: skip
+
+
+def _write(path, channels, names, ranges, luts, spacing, unit) -> Path:
+  """The hyperstack of `channels` [Z, Y, X] each, float32, with names, (lo, hi) display ranges
+  and LUT names; ImageJ calibration from `spacing` in `unit`."""
+  data = np.stack(channels, axis=1).astype(np.float32)  # [Z, C, Y, X]
+  flat_ranges = [v for lo, hi in ranges for v in (lo, hi if hi > lo else lo + 1.0)]
+  z = channels[0].shape[0]
   metadata = {
     "axes": "ZCYX",
     "mode": "composite",
-    "Labels": [n for _ in range(vol.shape[0]) for n in names],  # one per plane, Z-major
-    "Ranges": ranges,
-    "LUTs": luts,
+    "Labels": [n for _ in range(z) for n in names],  # one per plane, Z-major
+    "Ranges": flat_ranges,
+    "LUTs": [_lut(name) for name in luts],
     "Info": "channels: " + ", ".join(names),
   }
   kwargs = {}
