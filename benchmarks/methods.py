@@ -94,7 +94,7 @@ def jax_runner(method: str, shape: Sequence[int], opts: Options, model_kw: dict)
     compiled, seconds, info = jax_cases._compile_info(jitted, x, t)
     return lambda: jax.block_until_ready(compiled(x, t)), seconds, info
 
-  return jax_cases._runner(f"jax {method}", build, 1, _info(method, "jax", shape, opts))
+  return jax_cases._runner(f"jax {method}", _info(method, "jax", shape, opts), build, 1)
 
 
 def peer_runner(method: str, shape: Sequence[int], opts: Options, model_kw: dict) -> Runner:
