@@ -116,6 +116,14 @@ RULES: dict[str, Rule] = {
   "model.pool_window": _count(),
   "model.pool_stride": _count(),
   "model.width": Rule(float, above=0.0),
+  "model.blocks": _count(sequence=True),  # () = the variant's own block counts
+  "model.frontend": Rule(str, choices=("", "precortical")),
+  "model.frontend_variant": Rule(
+    str, choices=_registry("bugnist_jax.models.precortical", "VARIANTS")
+  ),
+  "model.frontend_kernel": _count(),
+  "model.frontend_dropout": Rule(float, min=0.0, below=1.0),
+  "model.frontend_semisaturation": Rule(float, above=0.0),
   # train
   "train.batch_size": _count(),  # and divisible by the device count
   "train.num_epochs": _count(),
