@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 WORKDIR ?= runs/demo
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-all lint bench clean
 
 $(VENV)/.core: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,12 @@ demo: $(VENV)/.core
 	$(PY) -m bugnist_jax.evaluate --workdir=$(WORKDIR) --splits=train,validation,test
 	$(PY) -m bugnist_jax.explain --workdir=$(WORKDIR) --method=smoothgrad,vanilla_gradient,grad_cam,integrated_gradients --num_samples=32 --batch_size=8 --sigma_sweep=0.05,0.1,0.2,0.3
 
+# CI runs `make test`; `make test-all` adds the slow tier (torch.compile, worker processes, two
+# training processes, the method table on every family).
 test: $(VENV)/.torch
+	$(PY) -m pytest -n 2 --dist loadgroup -m "not slow" --durations=25 tests
+
+test-all: $(VENV)/.torch
 	$(PY) -m pytest -n 2 --dist loadgroup tests
 
 lint: $(VENV)/.core

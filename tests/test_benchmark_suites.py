@@ -78,6 +78,7 @@ def test_every_registered_family_gets_rows(monkeypatch):
   assert rows["newnet"] == (suites.DEFAULT_SHAPES[2], {})
 
 
+@pytest.mark.slow  # torch.compile / worker processes: minutes of CPU; `make test-all`
 def test_torch_configurations_compute_the_same_function():
   torch = pytest.importorskip("torch")
   from benchmarks import torch_cases
@@ -100,6 +101,7 @@ def test_torch_configurations_compute_the_same_function():
     torch_cases.infer_runner(SHAPE, 2, config="jit", **kw)
 
 
+@pytest.mark.slow  # torch.compile / worker processes: minutes of CPU; `make test-all`
 def test_process_isolation_times_in_a_worker_per_framework_and_names_a_failure():
   spec = Spec(harness.JAX, "infer_runner", (SHAPE, 2, "planes", "argmax"), {"model_kw": TINY})
   other = Spec(harness.JAX, "infer_runner", (SHAPE, 3, "planes", "argmax"), {"model_kw": TINY})
@@ -117,6 +119,7 @@ def test_process_isolation_times_in_a_worker_per_framework_and_names_a_failure()
     run_group([spec], 1, isolation="threads", threads=1)
 
 
+@pytest.mark.slow  # torch.compile / worker processes: minutes of CPU; `make test-all`
 def test_the_gpu_suite_runs_shrunk_on_a_cpu_with_the_device_check_off(tmp_path):
   with pytest.raises(BenchmarkError, match="--suite=full: meant for a GPU"):
     run_suite("full", tmp_path)

@@ -13,6 +13,7 @@ import sys
 
 import jax
 import numpy as np
+import pytest
 from conftest import ROOT
 from flax import nnx
 from test_resume import STEPS, _finished_checkpoints
@@ -59,6 +60,7 @@ def _losses(workdir) -> list[float]:
   return [r.get("loss", r.get("val_loss")) for r in rows]
 
 
+@pytest.mark.slow  # two training processes: minutes of CPU on 2 cores; `make test-all`
 def test_two_processes_train_the_parameters_of_one(trained_run, tmp_path):
   """The smoke run in two processes against the one of the session fixture (18 steps, 2
   epochs: the second epoch's shuffle too); every log step and both evaluations compared."""

@@ -113,29 +113,38 @@ def test_eval_view_is_deterministic_and_per_sample(tiny):
   np.testing.assert_allclose(f(x)[:1], f(x[:1]), rtol=2e-4, atol=2e-5)  # no batch coupling
 
 
-@pytest.mark.parametrize("method", list(METHODS))
-def test_every_method_of_the_explain_table(method):
-  # One build per model: a method sees stages, not their insides (more_tests vary those), and
-  # each build costs a compile per method.
-  for name in NAMES:
-    build = MODELS[name].tests()[0]
-    # XLA's convolution: the same function as the CPU fast path (tests/test_conv_impls.py),
-    # several times quicker to compile at these tiny sizes.
-    model = _tiny(build, name, conv_impl="xla")
-    if METHODS[method].needs:  # `learned`: the model's own saliency branch
-      add_saliency_branch(model, conv_impl="xla", rngs=nnx.Rngs(1))
-    x = _input(build)
-    explainer = Explainer(Bound.from_model(model))
-    opts = Options(num_samples=2, steps=2, batch_size=2, window=4, stride=4)
-    try:
-      maps = explainer(method, x, jnp.array([0, 1]), opts)
-    except UserError as e:  # guided backprop has no ReLU to guide in LeNet's tanh: it says so
-      assert method.startswith("guided_") and "found no ReLU" in str(e), (name, e)
-      assert name == "lenet5", (name, e)
-      continue
-    expected = x.shape[:-1] if METHODS[method].cam else x.shape
-    assert maps.shape == expected, (name, build, method)
-    assert np.isfinite(maps).all(), (name, build, method)
+# The method table on a 3D model, a 2D ReLU model and the tanh model in every run of the suite;
+# on the other families in the slow tier (`make test-all`): a method sees the model as
+# functions (`Bound`), and each model costs a compile per method (about 20 CPU s per model).
+TABLE_MODELS = ("bugcnn3d", "cnn2d", "lenet5")
+TABLE_CASES = [
+  pytest.param(method, name, marks=() if name in TABLE_MODELS else pytest.mark.slow)
+  for name in NAMES
+  for method in METHODS
+]
+
+
+@pytest.mark.parametrize(("method", "name"), TABLE_CASES)
+def test_every_method_of_the_explain_table(method, name):
+  # One build per model: a method sees stages, not their insides (more_tests vary those).
+  build = MODELS[name].tests()[0]
+  # XLA's convolution: the same function as the CPU fast path (tests/test_conv_impls.py),
+  # several times quicker to compile at these tiny sizes.
+  model = _tiny(build, name, conv_impl="xla")
+  if METHODS[method].needs:  # `learned`: the model's own saliency branch
+    add_saliency_branch(model, conv_impl="xla", rngs=nnx.Rngs(1))
+  x = _input(build)
+  explainer = Explainer(Bound.from_model(model))
+  opts = Options(num_samples=2, steps=2, batch_size=2, window=4, stride=4)
+  try:
+    maps = explainer(method, x, jnp.array([0, 1]), opts)
+  except UserError as e:  # guided backprop has no ReLU to guide in LeNet's tanh: it says so
+    assert method.startswith("guided_") and "found no ReLU" in str(e), (name, e)
+    assert name == "lenet5", (name, e)
+    return
+  expected = x.shape[:-1] if METHODS[method].cam else x.shape
+  assert maps.shape == expected, (name, build, method)
+  assert np.isfinite(maps).all(), (name, build, method)
 
 
 class _Images(IndexedSource):
