@@ -33,8 +33,20 @@ from bugnist_jax.models.adapters import Bound, as_function, split_at
 from bugnist_jax.models.layers import DenseBlock, Logits
 
 NAMES = sorted(MODELS)
-BUILDS = [(name, build) for name in NAMES for build in MODELS[name].tests()]
-IDS = [f"{name}-{build.label()}" for name, build in BUILDS]
+# Every tiny build of every model is checked; in CI (`make test`) the first build of the
+# models whose stage kinds differ (3D conv, 2D conv, tanh/avg-pool, VGG's adaptive pool), the
+# rest (other families, ranks, variants, front-ends: tens of CPU seconds each, mostly eager
+# dispatch in the receptive-field checks) in the slow tier, `make test-all`.
+CORE_BUILDS = ("bugcnn3d", "cnn2d", "lenet5", "vgg19")
+BUILDS = [
+  pytest.param(
+    (name, build),
+    id=f"{name}-{build.label()}",
+    marks=() if name in CORE_BUILDS and i == 0 else pytest.mark.slow,
+  )
+  for name in NAMES
+  for i, build in enumerate(MODELS[name].tests())
+]
 
 
 def _tiny(build, name, num_classes=3, seed=0, **overrides):
@@ -53,7 +65,7 @@ def _input(build, batch=2, seed=0):
   return jnp.asarray(np.random.default_rng(seed).normal(size=shape), jnp.float32)
 
 
-@pytest.fixture(scope="module", params=BUILDS, ids=IDS)
+@pytest.fixture(scope="module", params=BUILDS)
 def tiny(request):
   name, build = request.param
   return name, _tiny(build, name), build, _input(build)
