@@ -69,7 +69,14 @@ def test_several_targets_and_traced_weights(cnn):
   )
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize(
+  "name",
+  # BugCNN3D (planes, argmax pool) and VGG19 (batch norm) in CI; the rest in the slow tier.
+  [
+    n if n in ("bugcnn3d", "vgg19") else pytest.param(n, marks=pytest.mark.slow)
+    for n in sorted(MODELS)
+  ],
+)
 def test_every_model_with_its_default_layers(name):
   """The CPU fast paths (planes convolution, fused ReLU + argmax pool: custom VJPs the rewrite
   enters) and VGG's batch norm: LRP-epsilon is close to input x gradient in float32."""
