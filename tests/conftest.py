@@ -9,20 +9,10 @@ measured by the benchmarks, not here.
 import os
 import pathlib
 import sys
-import tempfile
 
 import pytest
 
 os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
-# One persistent compilation cache per test session, shared by the xdist workers and the
-# commands the tests start as subprocesses (which inherit the environment): the suite trains
-# and explains the same smoke configs in many processes, and a warm cache spares each one
-# about a third of its CPU time (17 -> 12 s for a smoke training run on this project's CPU).
-_SESSION = os.environ.get("PYTEST_XDIST_TESTRUNUID") or str(os.getppid())
-os.environ.setdefault(
-  "JAX_COMPILATION_CACHE_DIR", os.path.join(tempfile.gettempdir(), f"bugnist_jax_xla_{_SESSION}")
-)
-os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "configs"))
