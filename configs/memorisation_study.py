@@ -11,9 +11,7 @@ models fit only part of their random labels (35% in 2D, 13% in 3D: README). Vari
   smoke   a tiny run for CI (tests/test_memorisation.py runs `smoke,2d`);
   2d, 3d  only the 2D (cnn2d) or only the 3D (bugcnn3d) family;
   covid   the seed's models, DeepVisionVR's CovidResNet and CovidDenseNet (`model.name=resnet`
-          / `densenet`, `variant=covid`) on the 2D data, in place of both families. They come
-          with issue 11: until it lands, the study stops at once with one line naming
-          config.memorisation.families.covidresnet.model.name.
+          / `densenet`, `variant=covid`) on the 2D data, in place of both families.
 
 Families (`config.memorisation.families`): each is a config.model (name and fields: the model
 is a config field, any registered model), data and train fields over
