@@ -34,9 +34,9 @@ from flax import nnx
 
 from bugnist_jax.models import torch_weights
 from bugnist_jax.models.contract import SPATIAL, Op, Stage, apply_ops, window
-from bugnist_jax.models.layers import ConvBlock, Logits, make_conv
+from bugnist_jax.models.layers import TORCH_MOMENTUM, ConvBlock, Logits, make_batch_norm, make_conv
 from bugnist_jax.models.pooling import GlobalAvgPool, MaxPool, avg_pool
-from bugnist_jax.models.resnet import MOMENTUM, check_fields, pads, scaled, torch_norm
+from bugnist_jax.models.resnet import check_fields, pads, scaled
 from bugnist_jax.models.staged import StagedModel
 
 # (blocks, initial features, growth, transitions: None = halve, else their widths)
@@ -56,11 +56,17 @@ class DenseLayer(nnx.Module):
   ):
     kw = dict(ndim=ndim, use_bias=False, conv_impl=conv_impl, kernel_init=KAIMING_IN)
     kw |= dict(dtype=dtype, rngs=rngs)
-    self.norm1 = torch_norm(cin, dtype, rngs)
+    self.norm1 = make_batch_norm(cin, dtype, rngs)
     self.conv1 = make_conv(cin, BN_SIZE * growth, 1, padding="VALID", **kw)
-    self.norm2 = torch_norm(BN_SIZE * growth, dtype, rngs)
+    self.norm2 = make_batch_norm(BN_SIZE * growth, dtype, rngs)
     self.conv2 = make_conv(
-      BN_SIZE * growth, growth, 3, padding=pads(3, ndim), conv=conv, norm_momentum=MOMENTUM, **kw
+      BN_SIZE * growth,
+      growth,
+      3,
+      padding=pads(3, ndim),
+      conv=conv,
+      norm_momentum=TORCH_MOMENTUM,
+      **kw,
     )
 
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -95,7 +101,7 @@ class Transition(Stage):
   kind = SPATIAL
 
   def __init__(self, cin: int, cout: int, *, ndim: int, conv_impl: str, dtype, rngs: nnx.Rngs):
-    self.norm = torch_norm(cin, dtype, rngs)
+    self.norm = make_batch_norm(cin, dtype, rngs)
     self.conv = make_conv(
       cin,
       cout,
@@ -122,7 +128,7 @@ class NormRelu(Stage):
   kind = SPATIAL
 
   def __init__(self, features, *, dtype, rngs):
-    self.norm = torch_norm(features, dtype, rngs)
+    self.norm = make_batch_norm(features, dtype, rngs)
 
   def __call__(self, x: jax.Array) -> jax.Array:
     return nnx.relu(self.norm(x))
@@ -173,7 +179,7 @@ class DenseNet(StagedModel):
       padding=pads(7, ndim),
       pool=None,
       batch_norm=True,
-      norm_momentum=MOMENTUM,
+      norm_momentum=TORCH_MOMENTUM,
       kernel_init=KAIMING_IN,
       conv=conv,
       **kw,

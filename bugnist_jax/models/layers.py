@@ -37,6 +37,16 @@ def _per_axis(value: int | Sequence[int], ndim: int) -> tuple[int, ...]:
   return (int(value),) * ndim if isinstance(value, int) else tuple(int(v) for v in value)
 
 
+TORCH_MOMENTUM = 0.9  # flax's BatchNorm momentum for torch's 0.1
+KAIMING = nnx.initializers.variance_scaling(2.0, "fan_out", "normal")  # torchvision's VGG, ResNet
+
+
+def make_batch_norm(features: int, dtype, rngs: nnx.Rngs, momentum: float = TORCH_MOMENTUM):
+  """nnx.BatchNorm over the last axis of [..., features] with float32 parameters and statistics
+  (eps 1e-5, torch's and flax's default; default momentum torch's)."""
+  return nnx.BatchNorm(features, momentum=momentum, dtype=dtype, param_dtype=jnp.float32, rngs=rngs)
+
+
 class Conv(nnx.Conv):
   """`nnx.Conv` (same parameters and initialisation) whose convolution is `conv_impl`'s and
   which can also run without its bias (`convolve`), for ops that add the bias themselves.
@@ -170,9 +180,7 @@ class Conv2Plus1D(nnx.Module):
       use_bias=False,
       **kw_,
     )
-    self.norm = nnx.BatchNorm(
-      mid, momentum=norm_momentum, dtype=dtype, param_dtype=jnp.float32, rngs=rngs
-    )
+    self.norm = make_batch_norm(mid, dtype, rngs, norm_momentum)
     self.temporal = Conv(
       mid,
       out_features,
@@ -287,14 +295,7 @@ class ConvBlock(Stage):
       dtype=dtype,
       rngs=rngs,
     )
-    # torch's BatchNorm: eps 1e-5 (flax's default too); flax's momentum is torch's 1 - momentum.
-    self.norm = (
-      nnx.BatchNorm(
-        out_features, momentum=norm_momentum, dtype=dtype, param_dtype=jnp.float32, rngs=rngs
-      )
-      if batch_norm
-      else None
-    )
+    self.norm = make_batch_norm(out_features, dtype, rngs, norm_momentum) if batch_norm else None
     self.pool = ReluMaxPool(pool, pool_impl) if pool else None
 
   def __call__(self, x: jax.Array) -> jax.Array:

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from bugnist_jax.models.contract import FLAT, SPATIAL, Op, Padding, Stage, apply_ops
-from bugnist_jax.models.layers import Conv, Logits
+from bugnist_jax.models.layers import Conv, Logits, make_batch_norm
 from bugnist_jax.models.pooling import AvgPool
 from bugnist_jax.models.staged import StagedModel
 
@@ -39,10 +39,8 @@ def make_norm(norm: str | None, features: int, *, dtype=jnp.float32, rngs: nnx.R
   """The normalisation layer `norm` names (None, 'batch' or 'instance') with torch's defaults."""
   if norm is None:
     return None
-  if norm == "batch":  # flax's momentum is torch's 1 - momentum
-    return nnx.BatchNorm(
-      features, momentum=0.9, epsilon=1e-5, dtype=dtype, param_dtype=jnp.float32, rngs=rngs
-    )
+  if norm == "batch":
+    return make_batch_norm(features, dtype, rngs)
   if norm == "instance":
     return nnx.InstanceNorm(
       features, epsilon=1e-5, use_scale=False, use_bias=False, dtype=dtype, rngs=rngs

@@ -42,7 +42,16 @@ from flax import nnx
 
 from bugnist_jax.models import torch_weights
 from bugnist_jax.models.contract import SPATIAL, Op, Stage
-from bugnist_jax.models.layers import ConvBlock, Logits, check_conv, make_conv, midplanes
+from bugnist_jax.models.layers import (
+  KAIMING,
+  TORCH_MOMENTUM,
+  ConvBlock,
+  Logits,
+  check_conv,
+  make_batch_norm,
+  make_conv,
+  midplanes,
+)
 from bugnist_jax.models.pooling import GlobalAvgPool, MaxPool
 from bugnist_jax.models.staged import StagedModel
 
@@ -55,18 +64,11 @@ VARIANTS: dict[str, tuple[str, tuple[int, ...]]] = {
 }
 WIDTHS = (64, 128, 256, 512)
 VIDEO_STEM = 45  # torchvision's R2Plus1dStem width
-MOMENTUM = 0.9  # flax's for torch's 0.1
-KAIMING = nnx.initializers.variance_scaling(2.0, "fan_out", "normal")
 
 
 def pads(kernel: int, ndim: int) -> tuple[tuple[int, int], ...]:
   """torch's `padding=kernel // 2` on every axis."""
   return ((kernel // 2, kernel // 2),) * ndim
-
-
-def torch_norm(features: int, dtype, rngs: nnx.Rngs) -> nnx.BatchNorm:
-  """torch's BatchNorm (eps 1e-5, momentum 0.1) over the last axis, float32 statistics."""
-  return nnx.BatchNorm(features, momentum=MOMENTUM, dtype=dtype, param_dtype=jnp.float32, rngs=rngs)
 
 
 class Shortcut(nnx.Module):
@@ -88,7 +90,7 @@ class Shortcut(nnx.Module):
       dtype=dtype,
       rngs=rngs,
     )
-    self.norm = torch_norm(cout, dtype, rngs)
+    self.norm = make_batch_norm(cout, dtype, rngs)
 
   def __call__(self, x: jax.Array) -> jax.Array:
     return self.norm(self.conv(x))
@@ -126,12 +128,12 @@ class BasicBlock(_Residual):
 
   def __init__(self, cin: int, planes: int, *, ndim, stride, conv, mid, conv_impl, dtype, rngs):
     kw = dict(ndim=ndim, conv=conv, mid=mid, padding=pads(3, ndim), use_bias=False)
-    kw |= dict(norm_momentum=MOMENTUM, conv_impl=conv_impl, kernel_init=KAIMING)
+    kw |= dict(norm_momentum=TORCH_MOMENTUM, conv_impl=conv_impl, kernel_init=KAIMING)
     kw |= dict(dtype=dtype, rngs=rngs)
     self.conv1 = make_conv(cin, planes, 3, strides=stride, **kw)
-    self.bn1 = torch_norm(planes, dtype, rngs)
+    self.bn1 = make_batch_norm(planes, dtype, rngs)
     self.conv2 = make_conv(planes, planes, 3, **kw)
-    self.bn2 = torch_norm(planes, dtype, rngs)
+    self.bn2 = make_batch_norm(planes, dtype, rngs)
     self.downsample = self._shortcut(cin, planes, ndim, stride, conv_impl, dtype, rngs)
 
   def main(self, x: jax.Array) -> jax.Array:
@@ -149,7 +151,7 @@ class Bottleneck(_Residual):
     kw = dict(ndim=ndim, use_bias=False, conv_impl=conv_impl, kernel_init=KAIMING)
     kw |= dict(dtype=dtype, rngs=rngs)
     self.conv1 = make_conv(cin, planes, 1, padding="VALID", **kw)
-    self.bn1 = torch_norm(planes, dtype, rngs)
+    self.bn1 = make_batch_norm(planes, dtype, rngs)
     self.conv2 = make_conv(
       planes,
       planes,
@@ -158,12 +160,12 @@ class Bottleneck(_Residual):
       padding=pads(3, ndim),
       conv=conv,
       mid=mid,
-      norm_momentum=MOMENTUM,
+      norm_momentum=TORCH_MOMENTUM,
       **kw,
     )
-    self.bn2 = torch_norm(planes, dtype, rngs)
+    self.bn2 = make_batch_norm(planes, dtype, rngs)
     self.conv3 = make_conv(planes, 4 * planes, 1, padding="VALID", **kw)
-    self.bn3 = torch_norm(4 * planes, dtype, rngs)
+    self.bn3 = make_batch_norm(4 * planes, dtype, rngs)
     self.downsample = self._shortcut(cin, 4 * planes, ndim, stride, conv_impl, dtype, rngs)
 
   def main(self, x: jax.Array) -> jax.Array:
@@ -226,7 +228,7 @@ class ResNet(StagedModel):
     widths = scaled(width, *WIDTHS)
     conv = "r2plus1d" if video else conv
     kw = dict(conv_impl=conv_impl, dtype=dtype, rngs=rngs)
-    stem = dict(pool=None, batch_norm=True, norm_momentum=MOMENTUM, kernel_init=KAIMING, **kw)
+    stem = dict(pool=None, batch_norm=True, norm_momentum=TORCH_MOMENTUM, kernel_init=KAIMING, **kw)
     if video:  # torchvision's R2Plus1dStem: (1, 7, 7)/(1, 2, 2) to 45, BN, ReLU, (3, 1, 1)
       self.stem = ConvBlock(
         in_channels,

@@ -29,13 +29,12 @@ from absl import logging
 from flax import nnx
 
 from bugnist_jax.models import torch_weights
-from bugnist_jax.models.layers import ConvBlock, DenseBlock, Logits
+from bugnist_jax.models.layers import KAIMING, TORCH_MOMENTUM, ConvBlock, DenseBlock, Logits
 from bugnist_jax.models.pooling import AdaptiveAvgPool, MaxPool
 from bugnist_jax.models.staged import StagedModel
 
 GROUPS: tuple[tuple[int, int], ...] = ((64, 2), (128, 2), (256, 4), (512, 4), (512, 4))
 POOLED = 7  # spatial size after the adaptive average pool
-_KAIMING = nnx.initializers.variance_scaling(2.0, "fan_out", "normal")
 
 
 class VGG19(StagedModel):
@@ -73,8 +72,8 @@ class VGG19(StagedModel):
           pool=None,
           batch_norm=batch_norm,
           use_bias=True,
-          norm_momentum=0.9,
-          kernel_init=_KAIMING,
+          norm_momentum=TORCH_MOMENTUM,
+          kernel_init=KAIMING,
           conv_impl=conv_impl,
           dtype=dtype,
           rngs=rngs,
