@@ -123,7 +123,7 @@ def test_bfloat16_sums_in_float32_like_xla(cin, cout):
 def test_conv_pool_is_the_pooled_convolution_and_keeps_its_gradient(cin):
   """Inference pools inside the convolution (odd sizes crop like the pool, asymmetric
   padding); the gradient is the unfused composition's."""
-  from bugnist_jax.models.layers import _argmax_relu_pool
+  from bugnist_jax.models.pooling import relu_max_pool
 
   spatial, pads = (7, 6, 5), ((1, 1), (0, 2), (1, 0))
   keys = jax.random.split(jax.random.key(cin), 3)
@@ -131,8 +131,8 @@ def test_conv_pool_is_the_pooled_convolution_and_keeps_its_gradient(cin):
   w = jax.random.normal(keys[1], (3, 3, 3, cin, 4))
   b = jax.random.normal(keys[2], (4,))
   # jitted: op by op, the 2^ndim x 27 slices take most of a minute to dispatch.
-  unfused = jax.jit(lambda x, w, b: _argmax_relu_pool(planes.conv(x, w, pads), 2, b))
-  fused = jax.jit(lambda x, w, b: planes.conv_pool(x, w, b, pads, 2, _argmax_relu_pool))
+  unfused = jax.jit(lambda x, w, b: relu_max_pool(planes.conv(x, w, pads), 2, "argmax", bias=b))
+  fused = jax.jit(lambda x, w, b: planes.conv_pool(x, w, b, pads, 2))
   want = unfused(x, w, b)
   assert want.shape == (2, 3, 3, 2, 4)
   np.testing.assert_allclose(fused(x, w, b), want, rtol=1e-5, atol=1e-5)

@@ -18,7 +18,7 @@ from jax import lax
 
 from bugnist_jax.models import planes
 from bugnist_jax.models.contract import FLAT, SPATIAL, Op, Padding, Stage, window
-from bugnist_jax.models.pooling import ReluMaxPool, check_pool_impl, relu_max_pool
+from bugnist_jax.models.pooling import ReluMaxPool, check_pool_impl
 
 CONV_IMPLS = {"xla": lax.conv_general_dilated, "planes": planes.conv_general_dilated}
 
@@ -240,12 +240,6 @@ def make_conv(
   return Conv(in_features, out_features, kernel, ndim=ndim, **kw)
 
 
-def _argmax_relu_pool(y: jax.Array, window: int, bias: jax.Array) -> jax.Array:
-  """What `ConvBlock` runs after its convolution with the argmax pool (one function object,
-  so `planes.conv_pool`'s static argument hashes the same every call)."""
-  return relu_max_pool(y, window, "argmax", bias=bias)
-
-
 class ConvBlock(Stage):
   """Conv -> optional BatchNorm -> ReLU -> optional max pool, on [B, *spatial, C].
 
@@ -318,7 +312,7 @@ class ConvBlock(Stage):
       and self.pool.impl == "argmax"
       and all(s == 1 for s in conv.strides)
       and conv.feature_group_count == 1
-      and planes.pools_in_conv(x, conv.kernel)
+      and planes.pools_in_conv(x)
     )
 
   def _conv_pool(self, x: jax.Array) -> jax.Array:
@@ -329,7 +323,7 @@ class ConvBlock(Stage):
     pads = tuple((int(lo), int(hi)) for lo, hi in pads)
     kernel, bias = conv.kernel[...].astype(conv.dtype), conv.bias[...]
     x = x.astype(conv.dtype)
-    return planes.conv_pool(x, kernel, bias, pads, self.pool.window, _argmax_relu_pool)
+    return planes.conv_pool(x, kernel, bias, pads, self.pool.window)
 
   def rf_ops(self, ndim: int) -> list[Op]:
     ops = self.conv.rf_ops()

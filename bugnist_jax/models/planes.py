@@ -46,6 +46,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from bugnist_jax.models.pooling import relu_max_pool
+
 # Below this many input (output) channels, shift-add (col2im) beats a 2D convolution on CPU.
 NARROW = 4
 _DN2 = ("NHWC", "HWIO", "NHWC")
@@ -304,27 +306,24 @@ def _materialize(y: jax.Array) -> jax.Array:
   return lax.dynamic_update_slice_in_dim(out, y[:, last:], last, axis=1)
 
 
-def pools_in_conv(x: jax.Array, w: jax.Array) -> bool:
-  """Whether `conv_pool` has an inference path that pools inside the convolution of x * w:
+def pools_in_conv(x: jax.Array) -> bool:
+  """Whether `conv_pool` has an inference path that pools inside a convolution of x [B, *S, C]:
   shift-add (few input channels, 2D or 3D) or 3D depth taps."""
   return x.ndim == 5 or (x.shape[-1] < NARROW and x.ndim == 4)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5))
-def conv_pool(
-  x: jax.Array, w: jax.Array, bias: jax.Array, pads: Pads, window: int, pool
-) -> jax.Array:
-  """pool(conv(x, w, pads), window, bias), without the full-resolution convolution output when
-  not differentiated.
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
+def conv_pool(x: jax.Array, w: jax.Array, bias: jax.Array, pads: Pads, window: int) -> jax.Array:
+  """`pooling.relu_max_pool(conv(x, w, pads), window, 'argmax', bias)`, without the
+  full-resolution convolution output when not differentiated.
 
-  x [B, *S, Cin], w [*K, Cin, Cout], bias [Cout] -> [B, *S' // window, Cout]; `pool(y, window,
-  bias)` is the ReLU + max pool that follows (`pooling.relu_max_pool` with 'argmax'). Plain
+  x [B, *S, Cin], w [*K, Cin, Cout], bias [Cout] -> [B, *S' // window, Cout]. Plain
   evaluation (inference) sums each of the window^ndim parities of the pooled grid from strided
   slices and takes their maximum, in one fusion that writes only the pooled output: for few
   input channels the taps of the input itself (shift-add), in 3D otherwise the depth taps of
   the planes' 2D convolution. The full output (BugCNN3D's first layer: 16 channels at the
   input's resolution) was 2^ndim times the pooled one, written twice (`_materialize`) and read
-  again by the pool. Under differentiation it is `pool(conv(...))` (same function, gradient).
+  again by the pool. Differentiated, it is the unfused composition (same function, gradient).
   """
   cin, kernel = x.shape[-1], w.shape[:-2]
   out = _out_shape(x, kernel, pads)
@@ -363,12 +362,12 @@ def _strided(xp, starts, out, window):
   return xp[(slice(None), *cut)]
 
 
-def _conv_pool_fwd(x, w, bias, pads, window, pool):
-  y, vjp = jax.vjp(lambda x, w, b: pool(conv(x, w, pads), window, b), x, w, bias)
-  return y, vjp
+def _conv_pool_fwd(x, w, bias, pads, window):
+  unfused = lambda x, w, b: relu_max_pool(conv(x, w, pads), window, "argmax", bias=b)
+  return jax.vjp(unfused, x, w, bias)
 
 
-def _conv_pool_bwd(pads, window, pool, vjp, g):
+def _conv_pool_bwd(pads, window, vjp, g):
   return vjp(g)
 
 
