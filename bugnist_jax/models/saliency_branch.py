@@ -79,13 +79,16 @@ class SaliencyDecoder(Stage):
     return None  # a branch: receptive fields are declared for the trunk only
 
 
-def default_sources(model: StagedModel, decoder: str) -> tuple[str, ...]:
+def default_sources(
+  model: StagedModel, decoder: str, shapes: dict[str, tuple[int, ...]] | None = None
+) -> tuple[str, ...]:
   """The stages a decoder reads by default: 'attention' the CAM layer; 'unet' the last located
-  stage at each resolution, from the finest down to the CAM layer."""
+  stage at each resolution, from the finest down to the CAM layer. `shapes`: the trunk's
+  output shapes, if the caller has them (`_stage_shapes`)."""
   cam = model.cam_layer()
   if decoder == "attention":
     return (cam,)
-  shapes = _stage_shapes(model)
+  shapes = shapes or _stage_shapes(model)
   located = model.located_layers()
   chosen = []
   for name in located[: located.index(cam) + 1]:
@@ -121,7 +124,8 @@ def add_saliency_branch(
     raise ValueError(f"width: {width}, expected at least 1")
   if BRANCH in model.branches:
     raise ValueError(f"{type(model).__name__} already has a branch named {BRANCH!r}")
-  sources = tuple(sources) or default_sources(model, decoder)
+  shapes = _stage_shapes(model)
+  sources = tuple(sources) or default_sources(model, decoder, shapes)
   spatial = model.spatial_layers()
   bad = [s for s in sources if s not in spatial]
   if bad:
@@ -130,7 +134,6 @@ def add_saliency_branch(
     )
   order = list(model.layer_names)
   sources = tuple(sorted(sources, key=order.index))  # fine to coarse, as the decoder expects
-  shapes = _stage_shapes(model)
   model.saliency = SaliencyDecoder(
     [shapes[s][-1] for s in sources],
     model.input_shape,
