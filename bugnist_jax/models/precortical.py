@@ -114,17 +114,18 @@ def frontend_stages(
   *,
   ndim: int,
   in_channels: int,
-  kernel: int = 7,
-  dropout: float = 0.2,
-  center_sigma: float = 1.0,
-  surround_sigma: float = 3.0,
-  gain_sigma: float = 3.0,
-  semisaturation: float = 0.02,
+  kernel: int,
+  dropout: float,
+  center_sigma: float,
+  surround_sigma: float,
+  gain_sigma: float,
+  semisaturation: float,
   conv_impl: str = "auto",
   dtype=jnp.float32,
   rngs: nnx.Rngs,
 ) -> tuple[list[tuple[str, Stage]], int]:
-  """The front-end's (name, stage) pairs in order and the channels it outputs."""
+  """The front-end's (name, stage) pairs in order and the channels it outputs; the options are
+  `FIELDS` without their `frontend_` prefix (`compose` fills in the defaults)."""
   if variant == "learned":
     common = dict(ndim=ndim, padding="SAME", show_filters=True, conv_impl=conv_impl, dtype=dtype)
     stages = [
@@ -178,8 +179,9 @@ def compose(build: type[StagedModel], front: dict, *, rngs: nnx.Rngs, **kwargs):
   defaults = inspect.signature(build.__init__).parameters  # a StagedModel class
   in_channels = kwargs.pop("in_channels", defaults["in_channels"].default)
   ndim = len(kwargs.get("input_shape") or defaults["input_shape"].default)
-  options = {k.removeprefix("frontend_"): v for k, v in front.items() if k != "frontend"}
-  variant = options.pop("variant", FIELDS["frontend_variant"])
+  options = {k.removeprefix("frontend_"): v for k, v in (FIELDS | front).items()}
+  options.pop("frontend")
+  variant = options.pop("variant")
   extra = {k: kwargs[k] for k in ("conv_impl", "dtype") if k in kwargs}
   stages, channels = frontend_stages(
     variant, ndim=ndim, in_channels=in_channels, rngs=rngs, **options, **extra
