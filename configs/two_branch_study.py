@@ -17,7 +17,8 @@ def get_config(arg: str | None = None):
   variants = config_defaults.parse_variants(arg, __file__, valid=("smoke",))
   c = config_defaults.base(model="cnn2d")
   config_defaults.data_2d(c, shape=(64, 64))
-  # Architecture 1 at 64x64: conv1 16x16, conv2 7x7 (the CAM layer); the decoder reads both.
+  # Architecture 1 at 64x64: conv1 16x16, conv2 7x7, pool2 3x3 (the CAM layer); the decoder
+  # reads all three (saliency_branch.default_sources).
   c.model.arch = 1
   c.model.dense = 64
   c.train.optimizer = "adam"
