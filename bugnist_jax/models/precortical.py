@@ -163,7 +163,6 @@ class FrontEnded(StagedModel):
         for b, sources in inner.branches.items()
       }
     self.layer_names = (*front_names, *inner.layer_names)
-    self.frontend_names = front_names
     self.input_shape, self.in_channels = tuple(inner.input_shape), int(in_channels)
 
 
