@@ -10,7 +10,7 @@ from bugnist_jax import inspection
 from bugnist_jax.config_defaults import base, with_overrides
 from bugnist_jax.data import light
 from bugnist_jax.errors import UserError
-from bugnist_jax.models import build_model, check_model, get_model
+from bugnist_jax.models import MODELS, build_model, check_model, get_model
 from bugnist_jax.models.adapters import as_function
 from bugnist_jax.models.contract import INPUT
 from bugnist_jax.models.layers import Logits
@@ -110,7 +110,7 @@ def test_bad_front_end_fields_are_named():
 
 
 def test_every_model_config_has_the_front_end_fields():
-  for name in ("bugcnn3d", "cnn2d", "lenet5", "vgg19"):
+  for name in MODELS:
     model = base(name).model
     assert model.frontend == "" and model.frontend_variant == "learned", name
 
