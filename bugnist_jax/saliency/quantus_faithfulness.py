@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bugnist_jax.saliency._common import check_positive, pick, resolve_targets
 from bugnist_jax.saliency._maps import Array, _flat, voxel_ranks
 from bugnist_jax.saliency.sanity import spearman
 
@@ -27,20 +28,16 @@ def _check(x: Array, maps: Array, score: str, batch_size) -> None:
     raise ValueError(f"maps: expected shape {x.shape[:-1]} (x without channels), got {maps.shape}")
   if score not in _SCORES:
     raise ValueError(f"score: expected one of {_SCORES}, got {score!r}")
-  if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
-    raise ValueError(f"batch_size: expected a positive int or None, got {batch_size!r}")
+  check_positive(batch_size, "batch_size", allow_none=True)
 
 
 def _scorer(f, x, targets, score):
   """(targets [B], scores of an input batch -> [B])."""
-  targets = jnp.argmax(f(x), -1) if targets is None else jnp.asarray(targets)
-  if targets.shape != x.shape[:1]:
-    raise ValueError(f"targets: expected shape {x.shape[:1]}, got {targets.shape}")
+  targets = resolve_targets(f(x), targets)
 
   def scores(v):
     out = f(v)
-    out = jax.nn.softmax(out, -1) if score == "prob" else out
-    return jnp.take_along_axis(out, targets[:, None], 1)[:, 0]
+    return pick(jax.nn.softmax(out, -1) if score == "prob" else out, targets)
 
   return targets, scores
 
