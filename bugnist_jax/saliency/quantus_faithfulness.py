@@ -18,7 +18,7 @@ import numpy as np
 
 from bugnist_jax.saliency._common import check_positive, pick, resolve_targets
 from bugnist_jax.saliency._maps import Array, _flat, voxel_ranks
-from bugnist_jax.saliency.sanity import spearman
+from bugnist_jax.saliency.sanity import pearson, spearman
 
 _SCORES = ("logit", "prob")
 
@@ -40,13 +40,6 @@ def _scorer(f, x, targets, score):
     return pick(jax.nn.softmax(out, -1) if score == "prob" else out, targets)
 
   return targets, scores
-
-
-def pearson(a: Array, b: Array) -> Array:
-  """Pearson correlation of each row pair: `[B, n]` x2 -> `[B]` (nan for a constant row)."""
-  a = a - a.mean(1, keepdims=True)
-  b = b - b.mean(1, keepdims=True)
-  return jnp.sum(a * b, 1) / jnp.sqrt(jnp.sum(a * a, 1) * jnp.sum(b * b, 1))
 
 
 def _removed(x: Array, chosen: Array, baseline: Array) -> Array:

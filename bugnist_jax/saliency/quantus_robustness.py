@@ -14,8 +14,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from bugnist_jax.saliency.quantus_faithfulness import pearson
-from bugnist_jax.saliency.sanity import cascading_randomization, spearman, ssim
+from bugnist_jax.saliency.sanity import cascading_randomization, pearson, spearman, ssim
 
 Array = jax.Array
 Explain = Callable[[Array, Array], Array]
