@@ -30,7 +30,7 @@ def baseline(name: str, x, norm: Normalization, blur_sigma: float, seed: int, dr
     out = saliency.gaussian_filter(x, blur_sigma, tuple(range(1, x.ndim - 1))).astype(x.dtype)[None]
   elif name == "noise":
     raw = jax.random.uniform(jax.random.key(seed), (draws, *x.shape), minval=0.0, maxval=255.0)
-    out = ((raw / 255.0 - norm.mean) / norm.std).astype(x.dtype)
+    out = norm(raw).astype(x.dtype)
   else:
     raise ValueError(f"baseline: expected one of {BASELINES}, got {name!r}")
   return out
