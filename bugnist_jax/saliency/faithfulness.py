@@ -9,6 +9,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
+from bugnist_jax.saliency._common import check_positive
 from bugnist_jax.saliency._maps import Array, _check_maps, gaussian_filter, voxel_ranks
 
 Model = Callable[[Array], Array]
@@ -112,10 +113,8 @@ def _curve(
     raise ValueError(f"order: expected 'most' or 'least', got {order!r}")
   if score not in ("prob", "logit"):
     raise ValueError(f"score: expected 'prob' or 'logit', got {score!r}")
-  if not isinstance(num_steps, int) or num_steps < 1:
-    raise ValueError(f"num_steps: expected a positive int, got {num_steps!r}")
-  if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
-    raise ValueError(f"batch_size: expected a positive int or None, got {batch_size!r}")
+  check_positive(num_steps, "num_steps")
+  check_positive(batch_size, "batch_size", allow_none=True)
 
   x = x.astype(jnp.float32)
   b = x.shape[0]
