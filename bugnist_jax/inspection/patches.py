@@ -145,15 +145,18 @@ def crop(image: np.ndarray, box: tuple[slice, ...]) -> np.ndarray:
   return patch.max(axis=0) if patch.ndim == 4 else patch
 
 
+def item_patch(scan: Scan, source, i: int, transforms=()) -> tuple[np.ndarray, str]:
+  """(`crop` of item `i` of `source`, as the model saw it, at its box in `scan`; caption
+  '#i value')."""
+  image = datasets.apply(list(transforms), source[int(i)])["image"]
+  return crop(image, scan.box(int(i), image.shape[:-1])), f"#{i} {scan.values[i]:.3g}"
+
+
 def top_patches(
   model, source, normalize, layer, channel, k=5, among=None, batch_size=32, transforms=()
 ):
   """(patches, captions, indices) of the top-k items of `source` for (`layer`, `channel`)."""
   scan = scan_source(model, source, normalize, layer, channel, batch_size, transforms)
   idx = scan.top(k, among)
-  patches, captions = [], []
-  for i in idx:
-    image = datasets.apply(list(transforms), source[int(i)])["image"]
-    patches.append(crop(image, scan.box(int(i), image.shape[:-1])))
-    captions.append(f"#{i} {scan.values[i]:.3g}")
-  return patches, captions, idx
+  found = [item_patch(scan, source, i, transforms) for i in idx]
+  return [p for p, _ in found], [c for _, c in found], idx
