@@ -21,7 +21,8 @@ IDENTITY = Normalization(0.0, 1.0, "unit")  # when no run gives one: inputs are 
 
 
 def baseline(name: str, x, norm: Normalization, blur_sigma: float, seed: int, draws: int = 1):
-  """`[draws, *x.shape]` baselines for inputs `x [B, *spatial, C]` (model-input space)."""
+  """Baselines for inputs `x [B, *spatial, C]` (model-input space): `[draws, *x.shape]` for
+  'noise', `[1, *x.shape]` for the others (one array; `draws` is not read)."""
   if name == "mean":
     out = jnp.zeros_like(x)[None]
   elif name == "zero":
