@@ -16,19 +16,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bugnist_jax.saliency._common import check_positive, pick, resolve_targets
+from bugnist_jax.saliency._common import pick, resolve_targets
 from bugnist_jax.saliency._maps import Array, _flat, voxel_ranks
+from bugnist_jax.saliency.faithfulness import check_scored
 from bugnist_jax.saliency.sanity import pearson, spearman
-
-_SCORES = ("logit", "prob")
-
-
-def _check(x: Array, maps: Array, score: str, batch_size) -> None:
-  if x.ndim < 3 or x.shape[:-1] != maps.shape:
-    raise ValueError(f"maps: expected shape {x.shape[:-1]} (x without channels), got {maps.shape}")
-  if score not in _SCORES:
-    raise ValueError(f"score: expected one of {_SCORES}, got {score!r}")
-  check_positive(batch_size, "batch_size", allow_none=True)
 
 
 def _scorer(f, x, targets, score):
@@ -50,7 +41,7 @@ def _removed(x: Array, chosen: Array, baseline: Array) -> Array:
 @partial(jax.jit, static_argnames=("f", "score", "batch_size"))
 def _faithfulness_from_subsets(f, x, maps, targets, subsets, baseline, score, batch_size):
   """Faithfulness correlation for given voxel subsets `[R, B, S]` (flat indices)."""
-  _check(x, maps, score, batch_size)
+  check_scored(x, maps, score, batch_size)
   targets, scores = _scorer(f, x, targets, score)
   clean, a = scores(x), _flat(maps)
   base = jnp.broadcast_to(jnp.asarray(baseline, x.dtype), x.shape)
@@ -114,7 +105,7 @@ def monotonicity_correlation(
   drawn from `key`); a value (broadcastable to x) replaces by it. One forward pass per (step,
   sample): a costly metric by design; `batch_size` of them run at once. `[B]`.
   """
-  _check(x, maps, score, batch_size)
+  check_scored(x, maps, score, batch_size)
   targets, scores = _scorer(f, x, targets, score)
   clean, a = scores(x), _flat(maps)
   b, n = a.shape
@@ -155,7 +146,7 @@ def infidelity(
   (Captum's infidelity draws random perturbations instead.) Spatial sizes must be multiples
   of the patch size. `[B]`.
   """
-  _check(x, maps, score, batch_size)
+  check_scored(x, maps, score, batch_size)
   spatial = maps.shape[1:]
   patch = (patch_size,) * len(spatial) if isinstance(patch_size, int) else tuple(patch_size)
   if len(patch) != len(spatial) or any(s % p for s, p in zip(spatial, patch, strict=True)):
