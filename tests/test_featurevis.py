@@ -192,6 +192,9 @@ def test_package_imports_only_jax_optax_and_numpy():
     "       or m.startswith(('bugnist_jax.models', 'bugnist_jax.training', 'bugnist_jax.data',\n"
     "                        'bugnist_jax.runs', 'bugnist_jax.commands'))]\n"
     "assert not bad, bad\n"
+    "ours = [m for m in sys.modules if m.startswith('bugnist_jax.')\n"
+    "        and not m.startswith(('bugnist_jax.featurevis', 'bugnist_jax.interrupts'))]\n"
+    "assert not ours, ours  # nothing else of ours (the package's __init__ loads interrupts)\n"
   )
   subprocess.run([sys.executable, "-c", code], check=True)
 

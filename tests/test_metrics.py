@@ -26,6 +26,7 @@ def test_mask_as_map_is_perfect(shape):
     M.relevance_rank_accuracy,
     M.pointing_game,
     M.energy_pointing_game,
+    M.mask_iou,
   ):
     np.testing.assert_allclose(fn(maps, mask), np.ones(shape[0]), err_msg=fn.__name__)
 
@@ -54,6 +55,17 @@ def test_localisation_hand_computed():
   # undefined cases are nan: no positive relevance, empty mask
   assert np.isnan(M.relevance_mass_accuracy(-jnp.abs(maps), mask)).all()
   assert np.isnan(M.pointing_game(maps, jnp.zeros_like(mask))).all()
+
+
+def test_mask_iou_hand_computed():
+  mask = jnp.asarray([[1, 1, 0, 0], [0, 0, 1, 1]], bool).reshape(2, 2, 2)
+  maps = jnp.asarray([[3.0, -1.0, 1.0, 0.0], [2.0, 0.0, 1.0, 1.0]]).reshape(2, 2, 2)
+  # at half the maximum: regions {0} and {0, 2, 3} -> 1/2 and 2/3
+  np.testing.assert_allclose(M.mask_iou(maps, mask), [0.5, 2 / 3], rtol=1e-6)
+  # at 30 %: sample 0's region {0, 2} -> 1/3 (the negative voxel 1 stays out)
+  np.testing.assert_allclose(M.mask_iou(maps, mask, threshold=0.3)[0], 1 / 3, rtol=1e-6)
+  assert np.isnan(M.mask_iou(-jnp.abs(maps), mask)).all()  # no positive relevance
+  assert np.isnan(M.mask_iou(maps, jnp.zeros_like(mask))).all()  # an empty mask
 
 
 @pytest.mark.parametrize("shape", SHAPES)

@@ -375,6 +375,9 @@ def test_package_imports_only_jax_and_numpy():
     "bad = [m for m in sys.modules if m.split('.')[0] in ('flax', 'torch', 'optax')\n"
     "       or m.startswith(('bugnist_jax.models', 'bugnist_jax.training', 'bugnist_jax.data'))]\n"
     "assert not bad, bad\n"
+    "ours = [m for m in sys.modules if m.startswith('bugnist_jax.')\n"
+    "        and not m.startswith(('bugnist_jax.saliency', 'bugnist_jax.interrupts'))]\n"
+    "assert not ours, ours  # nothing else of ours (the package's __init__ loads interrupts)\n"
   )
   subprocess.run([sys.executable, "-c", code], check=True)
 

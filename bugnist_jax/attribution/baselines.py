@@ -21,7 +21,8 @@ IDENTITY = Normalization(0.0, 1.0, "unit")  # when no run gives one: inputs are 
 
 
 def baseline(name: str, x, norm: Normalization, blur_sigma: float, seed: int, draws: int = 1):
-  """`[draws, *x.shape]` baselines for inputs `x [B, *spatial, C]` (model-input space)."""
+  """Baselines for inputs `x [B, *spatial, C]` (model-input space): `[draws, *x.shape]` for
+  'noise', `[1, *x.shape]` for the others (one array; `draws` is not read)."""
   if name == "mean":
     out = jnp.zeros_like(x)[None]
   elif name == "zero":
@@ -30,7 +31,7 @@ def baseline(name: str, x, norm: Normalization, blur_sigma: float, seed: int, dr
     out = saliency.gaussian_filter(x, blur_sigma, tuple(range(1, x.ndim - 1))).astype(x.dtype)[None]
   elif name == "noise":
     raw = jax.random.uniform(jax.random.key(seed), (draws, *x.shape), minval=0.0, maxval=255.0)
-    out = ((raw / 255.0 - norm.mean) / norm.std).astype(x.dtype)
+    out = norm(raw).astype(x.dtype)
   else:
     raise ValueError(f"baseline: expected one of {BASELINES}, got {name!r}")
   return out

@@ -164,11 +164,16 @@ def _check_output(acts, objective: str, position, channels: np.ndarray):
   return position
 
 
-def _check_args(input_shape, channels, objective, parameterization, optimizer, steps, kw):
+def _check_args(
+  input_shape, channels, objective, parameterization, optimizer, *, counts, batch_size, diversity
+):
+  """ValueError naming the first bad argument; `counts` are {name: value} of positive ints."""
   if len(input_shape) not in (3, 4) or min(input_shape, default=0) < 1:
     raise ValueError(f"input_shape: expected [*spatial, C] of a 2D or 3D image, got {input_shape}")
   if channels.ndim != 1 or channels.size == 0:
     raise ValueError(f"channels: expected a non-empty list of ints, got shape {channels.shape}")
+  if not np.issubdtype(channels.dtype, np.integer):
+    raise ValueError(f"channels: expected integers, got dtype {channels.dtype}")
   for name, value, valid in (
     ("objective", objective, obj.OBJECTIVES),
     ("parameterization", parameterization, PARAMETERIZATIONS),
@@ -176,15 +181,12 @@ def _check_args(input_shape, channels, objective, parameterization, optimizer, s
   ):
     if value not in valid:
       raise ValueError(f"{name}: unknown {value!r}; valid: {', '.join(valid)}")
-  for name in ("steps", "variants", "blur_every"):
-    value = steps if name == "steps" else kw[name]
+  for name, value in counts.items():
     if not isinstance(value, int) or value < 1:
       raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-  if kw["batch_size"] is not None and (
-    not isinstance(kw["batch_size"], int) or kw["batch_size"] < 1
-  ):
-    raise ValueError(f"batch_size: expected a positive integer or None, got {kw['batch_size']!r}")
-  if kw["diversity"] and kw["variants"] < 2:
+  if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+    raise ValueError(f"batch_size: expected a positive integer or None, got {batch_size!r}")
+  if diversity and counts["variants"] < 2:
     raise ValueError("diversity: needs variants >= 2 (it pushes a channel's images apart)")
 
 
@@ -243,10 +245,11 @@ def visualize(
   """
   shape = tuple(int(n) for n in input_shape)
   units = np.asarray(channels)
-  kw = dict(variants=variants, blur_every=blur_every, batch_size=batch_size, diversity=diversity)
-  _check_args(shape, units, objective, parameterization, optimizer, steps, kw)
-  if not np.issubdtype(units.dtype, np.integer):
-    raise ValueError(f"channels: expected integers, got dtype {units.dtype}")
+  counts = dict(steps=steps, variants=variants, blur_every=blur_every)
+  _check_args(
+    shape, units, objective, parameterization, optimizer,
+    counts=counts, batch_size=batch_size, diversity=diversity,
+  )  # fmt: skip
   spatial = shape[:-1]
   transforms = default_transforms(len(spatial)) if transforms is None else transforms
   transforms.check(len(spatial))

@@ -2,7 +2,7 @@
 feature visualisations (cached in the workdir).
 
 Works for every staged model (2D and 3D) through the model contract; imports jax, numpy and
-our models, data and viz.
+our models, data, runs, attribution, saliency, featurevis and viz.
 """
 
 from bugnist_jax.inspection.features import feature_maps, save_feature_maps

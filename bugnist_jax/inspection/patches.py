@@ -69,6 +69,19 @@ def _scorer(model: StagedModel, normalize, layer: str, channel: int, field_layer
   return compile.jit(score)
 
 
+def _collect(score, source, field: Field, batch_size: int, transforms):
+  """Runs the jitted `score(uint8 batch) -> (values [B, ...], flat positions [B, ...])` over
+  `source`: (values [N, ...], positions [N, ..., ndim] in `field`'s map, labels [N])."""
+  values, positions, labels = [], [], []
+  for batch in pipeline.eval_batches(source, batch_size=batch_size, transforms=transforms):
+    v, p = jax.device_get(score(batch["image"]))
+    keep = batch["valid"]
+    values.append(v[keep])
+    positions.append(np.stack(np.unravel_index(p[keep], field.shape), axis=-1))
+    labels.append(batch["label"][keep])
+  return np.concatenate(values), np.concatenate(positions), np.concatenate(labels)
+
+
 def scan_source(
   model: StagedModel,
   source,
@@ -94,16 +107,8 @@ def scan_source(
     field_layer = list(fields)[-1]
   field = fields[field_layer]
   score = _scorer(model, normalize, layer, channel, field_layer)
-  values, positions, labels = [], [], []
-  for batch in pipeline.eval_batches(source, batch_size=batch_size, transforms=transforms):
-    v, p = jax.device_get(score(batch["image"]))
-    keep = batch["valid"]
-    values.append(v[keep])
-    positions.append(np.stack(np.unravel_index(p[keep], field.shape), axis=-1))
-    labels.append(batch["label"][keep])
-  return Scan(
-    np.concatenate(values), np.concatenate(positions), np.concatenate(labels), field_layer, field
-  )
+  values, positions, labels = _collect(score, source, field, batch_size, transforms)
+  return Scan(values, positions, labels, field_layer, field)
 
 
 def scan_channels(
@@ -129,15 +134,7 @@ def scan_channels(
     flat = a.reshape(a.shape[0], -1, a.shape[-1])
     return flat.max(1), flat.argmax(1)  # [B, K] each
 
-  score = compile.jit(score)
-  values, positions, labels = [], [], []
-  for batch in pipeline.eval_batches(source, batch_size=batch_size, transforms=transforms):
-    v, p = jax.device_get(score(batch["image"]))
-    keep = batch["valid"]
-    values.append(v[keep])
-    positions.append(np.stack(np.unravel_index(p[keep], field.shape), axis=-1))  # [B, K, nd]
-    labels.append(batch["label"][keep])
-  v, p, y = np.concatenate(values), np.concatenate(positions), np.concatenate(labels)
+  v, p, y = _collect(compile.jit(score), source, field, batch_size, transforms)  # [N, K, ...]
   return [Scan(v[:, k], p[:, k], y, layer, field) for k in range(v.shape[1])]
 
 
@@ -148,15 +145,18 @@ def crop(image: np.ndarray, box: tuple[slice, ...]) -> np.ndarray:
   return patch.max(axis=0) if patch.ndim == 4 else patch
 
 
+def item_patch(scan: Scan, source, i: int, transforms=()) -> tuple[np.ndarray, str]:
+  """(`crop` of item `i` of `source`, as the model saw it, at its box in `scan`; caption
+  '#i value')."""
+  image = datasets.apply(list(transforms), source[int(i)])["image"]
+  return crop(image, scan.box(int(i), image.shape[:-1])), f"#{i} {scan.values[i]:.3g}"
+
+
 def top_patches(
   model, source, normalize, layer, channel, k=5, among=None, batch_size=32, transforms=()
 ):
   """(patches, captions, indices) of the top-k items of `source` for (`layer`, `channel`)."""
   scan = scan_source(model, source, normalize, layer, channel, batch_size, transforms)
   idx = scan.top(k, among)
-  patches, captions = [], []
-  for i in idx:
-    image = datasets.apply(list(transforms), source[int(i)])["image"]
-    patches.append(crop(image, scan.box(int(i), image.shape[:-1])))
-    captions.append(f"#{i} {scan.values[i]:.3g}")
-  return patches, captions, idx
+  found = [item_patch(scan, source, i, transforms) for i in idx]
+  return [p for p, _ in found], [c for _, c in found], idx

@@ -90,9 +90,14 @@ class Visualizations:
   cached: bool
 
 
-def transform_settings(options: VisOptions, ndim: int) -> dict:
+def _transforms(options: VisOptions, ndim: int) -> fv.Transforms:
   """The transforms `options.transforms` means for images with `ndim` spatial axes."""
-  t = fv.default_transforms(ndim) if options.transforms == "default" else fv.Transforms()
+  return fv.default_transforms(ndim) if options.transforms == "default" else fv.Transforms()
+
+
+def transform_settings(options: VisOptions, ndim: int) -> dict:
+  """`_transforms` as the cache's JSON holds them."""
+  t = _transforms(options, ndim)
   return {**dataclasses.asdict(t), "flip_axes": list(t.flip_axes)}
 
 
@@ -166,6 +171,13 @@ def _color(run: Run) -> np.ndarray | None:
   return fv.color_correlation(np.asarray(run.inputs(images)))
 
 
+# The VisOptions fields `fv.visualize` takes as they are.
+_PASSED = (
+  "objective", "parameterization", "steps", "optimizer", "learning_rate", "blur_sigma",
+  "blur_every", "l2", "tv", "init_scale", "batch_size",
+)  # fmt: skip
+
+
 def stage_visualizations(
   run: Run,
   layer: str,
@@ -188,16 +200,12 @@ def stage_visualizations(
   init = None
   if options.init == "image":
     init = np.asarray(run.inputs(run.records(split, [0], "--split")["image"][0]))
-  kw = {k: getattr(options, k) for k in ("objective", "parameterization", "steps", "optimizer")}
-  kw |= {k: getattr(options, k) for k in ("learning_rate", "blur_sigma", "blur_every", "l2", "tv")}
-  kw["init_scale"] = options.init_scale
-  transforms = settings["transforms_resolved"]
+  kw = {k: getattr(options, k) for k in _PASSED}
   kw |= dict(
-    transforms=fv.Transforms(**{**transforms, "flip_axes": tuple(transforms["flip_axes"])}),
+    transforms=_transforms(options, len(shape) - 1),
     color=_color(run) if options.decorrelate else None,
     # The images stay inside what uint8 data can give: intensities 0..1, normalised.
     value_range=(-norm.mean / norm.std, (1.0 - norm.mean) / norm.std),
-    batch_size=options.batch_size,
   )
   features = stage_fn(run.model, None, layer)
   try:

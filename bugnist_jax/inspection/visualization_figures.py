@@ -6,8 +6,7 @@ import pathlib
 import numpy as np
 
 from bugnist_jax import viz
-from bugnist_jax.data import datasets
-from bugnist_jax.inspection.patches import crop, scan_channels, top_patches
+from bugnist_jax.inspection.patches import item_patch, scan_channels, top_patches
 from bugnist_jax.inspection.visualization import CACHE, VisOptions, stage_visualizations
 from bugnist_jax.options import option, validate
 from bugnist_jax.runs import Run
@@ -41,12 +40,8 @@ def top_patch_per_channel(run: Run, layer: str, channels, split: str) -> list[tu
     found = [top_patches(run.model, source, norm, layer, int(c), k=1, transforms=seen)[:2]
              for c in channels]  # fmt: skip
     return [(patches[0], f"top {captions[0]}") for patches, captions in found]
-  out = []
-  for scan in scans:
-    i = int(scan.top(1)[0])
-    image = datasets.apply(list(seen), source[i])["image"]
-    out.append((crop(image, scan.box(i, image.shape[:-1])), f"top #{i} {scan.values[i]:.3g}"))
-  return out
+  found = [item_patch(scan, source, int(scan.top(1)[0]), seen) for scan in scans]
+  return [(patch, f"top {caption}") for patch, caption in found]
 
 
 def _views(volume: np.ndarray) -> tuple[list[np.ndarray], list[str]]:

@@ -62,7 +62,7 @@ def gaussian_filter(x: Array, sigma: float, axes: tuple[int, ...], truncate: flo
   The 1-D kernel has radius `gaussian_radius(sigma, truncate)`.
   """
   radius = gaussian_radius(sigma, truncate)
-  if sigma <= 0 or radius == 0:
+  if radius == 0:  # sigma <= 0, or too small for a tap
     return x
   t = jnp.arange(-radius, radius + 1, dtype=jnp.float32)
   w = jnp.exp(-0.5 * (t / sigma) ** 2)

@@ -9,6 +9,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
+from bugnist_jax.saliency._common import check_positive
 from bugnist_jax.saliency._maps import Array, _check_maps, gaussian_filter, voxel_ranks
 
 Model = Callable[[Array], Array]
@@ -83,6 +84,21 @@ def _road_impute(x: Array, removed: Array, key: Array, num_iters: int, noise: fl
   return jnp.where(rm, y, x)
 
 
+SCORES = ("prob", "logit")  # what a perturbation metric reads of the model: softmax or logits
+
+
+def check_scored(x: Array, maps: Array, score: str, batch_size: int | None) -> None:
+  """ValueError unless `maps` is `x [B, *spatial, C]` without C, `score` one of SCORES and
+  `batch_size` a positive int or None (the arguments every perturbation metric shares)."""
+  if x.ndim < 3 or x.shape[:-1] != maps.shape:
+    raise ValueError(
+      f"maps: expected shape {x.shape[:-1]} (x [B, *spatial, C] without C), got {maps.shape}"
+    )
+  if score not in SCORES:
+    raise ValueError(f"score: expected one of {SCORES}, got {score!r}")
+  check_positive(batch_size, "batch_size", allow_none=True)
+
+
 def _curve(
   f: Model,
   x: Array,
@@ -102,20 +118,12 @@ def _curve(
   baseline_value: Array | None = None,
 ) -> tuple[Array, Array]:
   """Deletion (`insert=False`) or insertion curve; see `deletion_curve`."""
-  if x.ndim < 3 or x.shape[:-1] != maps.shape:
-    raise ValueError(
-      f"maps: expected shape {x.shape[:-1]} (x [B, *spatial, C] without C), got {maps.shape}"
-    )
+  check_scored(x, maps, score, batch_size)
   if baseline not in _BASELINES:
     raise ValueError(f"baseline: expected one of {_BASELINES}, got {baseline!r}")
   if order not in ("most", "least"):
     raise ValueError(f"order: expected 'most' or 'least', got {order!r}")
-  if score not in ("prob", "logit"):
-    raise ValueError(f"score: expected 'prob' or 'logit', got {score!r}")
-  if not isinstance(num_steps, int) or num_steps < 1:
-    raise ValueError(f"num_steps: expected a positive int, got {num_steps!r}")
-  if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
-    raise ValueError(f"batch_size: expected a positive int or None, got {batch_size!r}")
+  check_positive(num_steps, "num_steps")
 
   x = x.astype(jnp.float32)
   b = x.shape[0]

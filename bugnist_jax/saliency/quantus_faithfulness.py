@@ -16,40 +16,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bugnist_jax.saliency._common import pick, resolve_targets
 from bugnist_jax.saliency._maps import Array, _flat, voxel_ranks
-from bugnist_jax.saliency.sanity import spearman
-
-_SCORES = ("logit", "prob")
-
-
-def _check(x: Array, maps: Array, score: str, batch_size) -> None:
-  if x.ndim < 3 or x.shape[:-1] != maps.shape:
-    raise ValueError(f"maps: expected shape {x.shape[:-1]} (x without channels), got {maps.shape}")
-  if score not in _SCORES:
-    raise ValueError(f"score: expected one of {_SCORES}, got {score!r}")
-  if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
-    raise ValueError(f"batch_size: expected a positive int or None, got {batch_size!r}")
+from bugnist_jax.saliency.faithfulness import check_scored
+from bugnist_jax.saliency.sanity import pearson, spearman
 
 
 def _scorer(f, x, targets, score):
   """(targets [B], scores of an input batch -> [B])."""
-  targets = jnp.argmax(f(x), -1) if targets is None else jnp.asarray(targets)
-  if targets.shape != x.shape[:1]:
-    raise ValueError(f"targets: expected shape {x.shape[:1]}, got {targets.shape}")
+  targets = resolve_targets(f(x), targets)
 
   def scores(v):
     out = f(v)
-    out = jax.nn.softmax(out, -1) if score == "prob" else out
-    return jnp.take_along_axis(out, targets[:, None], 1)[:, 0]
+    return pick(jax.nn.softmax(out, -1) if score == "prob" else out, targets)
 
   return targets, scores
-
-
-def pearson(a: Array, b: Array) -> Array:
-  """Pearson correlation of each row pair: `[B, n]` x2 -> `[B]` (nan for a constant row)."""
-  a = a - a.mean(1, keepdims=True)
-  b = b - b.mean(1, keepdims=True)
-  return jnp.sum(a * b, 1) / jnp.sqrt(jnp.sum(a * a, 1) * jnp.sum(b * b, 1))
 
 
 def _removed(x: Array, chosen: Array, baseline: Array) -> Array:
@@ -60,7 +41,7 @@ def _removed(x: Array, chosen: Array, baseline: Array) -> Array:
 @partial(jax.jit, static_argnames=("f", "score", "batch_size"))
 def _faithfulness_from_subsets(f, x, maps, targets, subsets, baseline, score, batch_size):
   """Faithfulness correlation for given voxel subsets `[R, B, S]` (flat indices)."""
-  _check(x, maps, score, batch_size)
+  check_scored(x, maps, score, batch_size)
   targets, scores = _scorer(f, x, targets, score)
   clean, a = scores(x), _flat(maps)
   base = jnp.broadcast_to(jnp.asarray(baseline, x.dtype), x.shape)
@@ -124,7 +105,7 @@ def monotonicity_correlation(
   drawn from `key`); a value (broadcastable to x) replaces by it. One forward pass per (step,
   sample): a costly metric by design; `batch_size` of them run at once. `[B]`.
   """
-  _check(x, maps, score, batch_size)
+  check_scored(x, maps, score, batch_size)
   targets, scores = _scorer(f, x, targets, score)
   clean, a = scores(x), _flat(maps)
   b, n = a.shape
@@ -165,7 +146,7 @@ def infidelity(
   (Captum's infidelity draws random perturbations instead.) Spatial sizes must be multiples
   of the patch size. `[B]`.
   """
-  _check(x, maps, score, batch_size)
+  check_scored(x, maps, score, batch_size)
   spatial = maps.shape[1:]
   patch = (patch_size,) * len(spatial) if isinstance(patch_size, int) else tuple(patch_size)
   if len(patch) != len(spatial) or any(s % p for s, p in zip(spatial, patch, strict=True)):

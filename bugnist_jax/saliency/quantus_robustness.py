@@ -14,8 +14,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from bugnist_jax.saliency.quantus_faithfulness import pearson
-from bugnist_jax.saliency.sanity import cascading_randomization, spearman, ssim
+from bugnist_jax.saliency._common import check_positive
+from bugnist_jax.saliency.sanity import cascading_randomization, pearson, spearman, ssim
 
 Array = jax.Array
 Explain = Callable[[Array, Array], Array]
@@ -37,8 +37,8 @@ def _sensitivity_from_noise(explain, x, targets, noise, reduce, batch_size=None)
 
 
 def _sensitivity(explain, x, targets, key, num_samples, radius, batch_size, reduce):
-  if num_samples < 1:
-    raise ValueError(f"num_samples: expected a positive int, got {num_samples}")
+  check_positive(num_samples, "num_samples")
+  check_positive(batch_size, "batch_size", allow_none=True)
   noise = jax.random.uniform(key, (num_samples, *x.shape), x.dtype, -radius, radius)
   return _sensitivity_from_noise(explain, x, targets, noise, reduce, batch_size)
 
@@ -138,8 +138,7 @@ def smooth_mprt(
   """Smooth MPRT: `cascading_randomization` (its arguments and returns) of the maps denoised by
   `smoothed` (Quantus's SmoothMPRT: 50 samples, noise magnitude 0.1). Denoising removes the
   shattered-gradient noise that makes plain MPRT under-report randomisation."""
-  if num_samples < 1:
-    raise ValueError(f"num_samples: expected a positive int, got {num_samples}")
+  check_positive(num_samples, "num_samples")
   k_noise, k_weights = jax.random.split(key)
   smooth = jax.jit(smoothed(explain, k_noise, num_samples, noise))
   return cascading_randomization(smooth, params, layer_order, x, key=k_weights, reinit=reinit)

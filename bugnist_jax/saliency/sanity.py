@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bugnist_jax.saliency._maps import gaussian_filter
+from bugnist_jax.saliency._maps import gaussian_filter, gaussian_radius
 
 Array = jax.Array
 Explain = Callable[[Any, Array], Array]
@@ -40,6 +40,13 @@ def _average_ranks(v: Array) -> Array:
   return 0.5 * (first + last).astype(jnp.float32)
 
 
+def pearson(a: Array, b: Array) -> Array:
+  """Pearson correlation of each row pair: `[B, n]` x2 -> `[B]` (nan for a constant row)."""
+  a = a - a.mean(1, keepdims=True)
+  b = b - b.mean(1, keepdims=True)
+  return jnp.sum(a * b, 1) / jnp.sqrt(jnp.sum(a * a, 1) * jnp.sum(b * b, 1))
+
+
 @partial(jax.jit, static_argnames=("absolute",))
 def spearman(a: Array, b: Array, *, absolute: bool = False) -> Array:
   """Spearman rank correlation of each pair of flattened maps: `[B, *spatial]` x2 -> `[B]`.
@@ -54,9 +61,7 @@ def spearman(a: Array, b: Array, *, absolute: bool = False) -> Array:
     a, b = jnp.abs(a), jnp.abs(b)
   ra = jax.vmap(_average_ranks)(a.astype(jnp.float32))
   rb = jax.vmap(_average_ranks)(b.astype(jnp.float32))
-  ra = ra - ra.mean(1, keepdims=True)
-  rb = rb - rb.mean(1, keepdims=True)
-  return jnp.sum(ra * rb, 1) / jnp.sqrt(jnp.sum(ra**2, 1) * jnp.sum(rb**2, 1))
+  return pearson(ra, rb)
 
 
 def _unit_range(a: Array) -> Array:
@@ -72,7 +77,7 @@ def ssim(a: Array, b: Array, *, absolute: bool = False, sigma: float = 1.5) -> A
 
   Both maps are min-max normalised to [0, 1] (after `|.|` with `absolute=True`), then SSIM
   (Wang et al. 2004) is computed with an N-d gaussian window of std `sigma` (radius
-  `int(3.5 * sigma + 0.5)`, as skimage's `gaussian_weights=True`), K1 = 0.01, K2 = 0.03, data
+  `gaussian_radius(sigma)`, as skimage's `gaussian_weights=True`), K1 = 0.01, K2 = 0.03, data
   range 1, sample covariances, and averaged over every voxel (skimage crops the window's
   border before averaging; on small maps that would discard most of the map).
   """
@@ -86,7 +91,7 @@ def ssim(a: Array, b: Array, *, absolute: bool = False, sigma: float = 1.5) -> A
     return gaussian_filter(v, sigma, axes)
 
   # skimage's unbiased covariance: n / (n - 1) for a window of n voxels.
-  n = (2 * int(3.5 * sigma + 0.5) + 1) ** len(axes)
+  n = (2 * gaussian_radius(sigma) + 1) ** len(axes)
   cov = n / (n - 1)
   ma, mb = blur(a), blur(b)
   va = cov * (blur(a * a) - ma * ma)
