@@ -119,6 +119,10 @@ def test_mask_from_threshold_is_the_largest_bright_component():
   assert out["object_mask"].dtype == np.uint8 and out["object_mask"].shape == (32, 16, 16)
   assert out["object_mask"].sum() == 64 and out["object_mask"][10:14, 5:9, 5:9].all()
   assert np.array_equal(out["image"], dim["image"])  # the image is untouched
+  # An item left unannotated (PartlyAnnotated) gets a zero mask of the same shape and dtype.
+  blank = pipeline.MaskFromThreshold(threshold=90).map({**dim, "annotated": np.uint8(0)})
+  assert blank["object_mask"].dtype == np.uint8 and blank["object_mask"].shape == (32, 16, 16)
+  assert not blank["object_mask"].any()
   # In the training pipeline it replaces the mask before augmentation moves it with the image.
   ds = pipeline.train_dataset(
     [dim] * 4, batch_size=2, seed=0, transforms=[pipeline.MaskFromThreshold(90)]

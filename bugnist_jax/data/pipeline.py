@@ -34,11 +34,11 @@ class MaskFromThreshold(grain.transforms.Map):
   threshold: int
 
   def map(self, record: dict) -> dict:
-    kept = transforms.remove_packing(record["image"], self.threshold)[..., 0]
-    mask = (kept > self.threshold).astype(np.uint8)
+    image = record["image"]
     if not record.get("annotated", 1):  # an item left unannotated stays so (PartlyAnnotated)
-      mask = np.zeros_like(mask)
-    return {**record, "object_mask": mask}
+      return {**record, "object_mask": np.zeros(image.shape[:-1], np.uint8)}
+    kept = transforms.remove_packing(image, self.threshold)[..., 0]
+    return {**record, "object_mask": (kept > self.threshold).astype(np.uint8)}
 
 
 class FlipRotate(grain.transforms.RandomMap):
