@@ -29,7 +29,7 @@ from bugnist_jax.errors import UserError
 from bugnist_jax.inspection import save_filters
 from bugnist_jax.log import say
 from bugnist_jax.runs import Run
-from bugnist_jax.study import light_report
+from bugnist_jax.study import finish, light_report
 from bugnist_jax.study.light_measures import Probe, label_marginal, measure
 from bugnist_jax.training.loop import train_and_evaluate
 
@@ -128,7 +128,6 @@ def run_light_study(config, workdir: str | pathlib.Path) -> dict:
   )
   grids = {key: list(s[key]) for key in light_report.GRID_KEYS}
   out = {
-    "wall_s": time.perf_counter() - start,
     "data": {"source": config.data.source, "shape": list(config.data.shape)},
     "grids": grids,
     "models": models,
@@ -137,11 +136,8 @@ def run_light_study(config, workdir: str | pathlib.Path) -> dict:
   }
   figures = light_report.write_figures(workdir / "figures", out)
   figures["filters"] = {**filters, **volume_filters}
-  out["wall_s"] = time.perf_counter() - start
-  (workdir / "results.json").write_text(json.dumps(out, indent=2, allow_nan=True))
-  path = light_report.write_report(config, workdir, out, figures)
-  say(f"wrote {path} ({out['wall_s'] / 60:.1f} min)")
-  return out
+  report = lambda wall: light_report.write_report(config, workdir, {**out, "wall_s": wall}, figures)
+  return finish(workdir, out, report, start)
 
 
 if __name__ == "__main__":  # python -m bugnist_jax.study.light: bugnist_jax.commands
