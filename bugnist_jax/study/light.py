@@ -21,9 +21,11 @@ import json
 import pathlib
 import time
 
+import jax
 import ml_collections
 import numpy as np
 
+from bugnist_jax import validation
 from bugnist_jax.config_defaults import with_overrides
 from bugnist_jax.errors import UserError
 from bugnist_jax.inspection import save_filters
@@ -121,6 +123,11 @@ def run_light_study(config, workdir: str | pathlib.Path) -> dict:
   for field in ("models", "volume_models"):
     if len(set(s[field])) != len(s[field]):
       raise UserError(f"config.study.{field}: a model is listed twice")
+  for names, volumes in ((s.models, False), (s.volume_models, True)):
+    for name in names:  # every model's config before the first one trains (as shortcut's)
+      cfg = model_config(config, name, volumes)
+      validation.check_config(cfg, jax.device_count())
+      validation.check_model_fits(cfg)
   start = time.perf_counter()
   models, filters = _train_and_analyse(config, s.models, workdir, volumes=False)
   volumes, volume_filters = _train_and_analyse(
