@@ -108,3 +108,22 @@ def test_the_command_needs_the_study_sections(tmp_path):
   flags = types.SimpleNamespace(config=base("lenet5"), workdir=str(tmp_path))
   with pytest.raises(UserError, match="--config: needs a `study` section"):
     command.main(flags)
+
+
+@pytest.mark.parametrize(
+  "where, value, message",
+  [
+    ("study.volume_models", ("bugcnn3d_xyz",), r"config\.study\.volume_models: 'bugcnn3d_xyz'"),
+    ("volumes.train.batch_size", 0, r"config\.train\.batch_size: 0 must be >= 1"),
+  ],
+)
+def test_a_bad_3d_model_is_one_line_before_the_2d_models_train(where, value, message, tmp_path):
+  config = get_config("smoke")
+  *path, leaf = where.split(".")
+  node = config
+  for p in path:
+    node = node[p]
+  node[leaf] = value
+  with pytest.raises(UserError, match=message):
+    light.run_light_study(config, tmp_path / "study")
+  assert not any(p.is_dir() for p in (tmp_path / "study").iterdir())  # nothing trained

@@ -2,12 +2,13 @@
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 import pytest
 from flax import nnx
 
-from bugnist_jax.data import pipeline, synthetic3d
+from bugnist_jax.data import datasets, pipeline, synthetic3d
 from bugnist_jax.data.transforms import Normalization
 from bugnist_jax.errors import UserError
 from bugnist_jax.training.losses import right_for_the_right_reasons
@@ -119,6 +120,18 @@ def test_mask_from_threshold_is_the_largest_bright_component():
   assert out["object_mask"].dtype == np.uint8 and out["object_mask"].shape == (32, 16, 16)
   assert out["object_mask"].sum() == 64 and out["object_mask"][10:14, 5:9, 5:9].all()
   assert np.array_equal(out["image"], dim["image"])  # the image is untouched
+  # After RemovePacking at the same threshold the mask is one comparison, and the same.
+  removed = pipeline.RemovePacking(90).map(dim)
+  again = pipeline.MaskFromThreshold(90, packing_removed=True).map(removed)
+  assert np.array_equal(again["object_mask"], out["object_mask"])
+  cfg = ml_collections.ConfigDict(
+    {"remove_packing": True, "packing_threshold": 90, "mask_from_threshold": True}
+  )
+  assert datasets.training_transforms(cfg)[-1] == pipeline.MaskFromThreshold(90, True)
+  # An item left unannotated (PartlyAnnotated) gets a zero mask of the same shape and dtype.
+  blank = pipeline.MaskFromThreshold(threshold=90).map({**dim, "annotated": np.uint8(0)})
+  assert blank["object_mask"].dtype == np.uint8 and blank["object_mask"].shape == (32, 16, 16)
+  assert not blank["object_mask"].any()
   # In the training pipeline it replaces the mask before augmentation moves it with the image.
   ds = pipeline.train_dataset(
     [dim] * 4, batch_size=2, seed=0, transforms=[pipeline.MaskFromThreshold(90)]

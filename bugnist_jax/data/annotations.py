@@ -36,8 +36,12 @@ def _size(path: Path) -> tuple[int, int]:
     raise UserError(f"{path}: not a readable image ({e})") from None
 
 
-def read_boxes(path, items: list[str], image_root: Path) -> dict[str, np.ndarray]:
-  """{item: int32 [4] box in original pixels} from the CSV at `path`, checked."""
+def read_boxes(
+  path, items: list[str], image_root: Path, shape: tuple[int, int] | None = None
+) -> dict[str, np.ndarray]:
+  """{item: int32 [4] box} from the CSV at `path`, checked: in original pixels, or with
+  `shape` (H, W) in the pixels of the image resized to it (each axis scaled: the image
+  folder's resize ignores the aspect)."""
   path = Path(path)
   if not path.is_file():
     raise UserError(f"{path}: boxes CSV not found (config.data.annotations.boxes_csv)")
@@ -58,6 +62,9 @@ def read_boxes(path, items: list[str], image_root: Path) -> dict[str, np.ndarray
       y0, x0, y1, x1 = box.tolist()
       if not (0 <= y0 < y1 <= h and 0 <= x0 < x1 <= w):
         raise UserError(f"{where}: box {box.tolist()} is empty or outside the {h}x{w} image")
+      if shape is not None:
+        scale = np.array([shape[0] / h, shape[1] / w] * 2)
+        box = np.round(box * scale).astype(np.int32)
       boxes[row["item"]] = box
   return boxes
 
@@ -104,11 +111,10 @@ class AnnotatedImages(IndexedSource):
         "config.data.annotations.boxes_csv: volumes take masks (mask_root) only; the box "
         "loss uses each mask's bounding box"
       )
-    self.boxes = read_boxes(boxes_csv, self.items, root) if boxes_csv else None
+    # Boxes in the pixels of the resized image, scaled once here (the CSV check reads sizes).
+    self.boxes = read_boxes(boxes_csv, self.items, root, self.shape) if boxes_csv else None
     shape = self.shape if self.volumes else None
     self.masks = find_masks(mask_root, self.items, root, shape) if mask_root else None
-    self.sizes = {}  # item -> original (H, W), for scaling boxes; read lazily
-    self.root = root
 
   def record(self, i: int) -> dict:
     record, item = dict(self.source[i]), self.items[i]
@@ -117,12 +123,7 @@ class AnnotatedImages(IndexedSource):
     if self.boxes is not None:
       box = self.boxes.get(item)
       annotated &= box is not None
-      if box is None:
-        record["object_box"] = np.zeros(4, np.int32)
-      else:  # the image is resized ignoring its aspect: scale each axis
-        h0, w0 = self.sizes.setdefault(item, _size(self.root / item))
-        scale = np.array([h / h0, w / w0, h / h0, w / w0])
-        record["object_box"] = np.round(box * scale).astype(np.int32)
+      record["object_box"] = np.zeros(4, np.int32) if box is None else box
     if self.masks is not None:
       path = self.masks.get(item)
       annotated &= path is not None

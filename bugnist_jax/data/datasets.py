@@ -246,10 +246,13 @@ def training_transforms(cfg) -> list[grain.transforms.Map]:
   `cfg.mask_from_threshold` (right for the right reasons on data without masks), and a light
   change drawn per item when `cfg.light_augment` (`data.light.LightJitter`; the train step
   applies it to the model inputs). `.get` so configs saved before a field existed still load."""
-  extra = [MaskFromThreshold(cfg.packing_threshold)] if cfg.get("mask_from_threshold") else []
+  seen = record_transforms(cfg)
+  extra = []
+  if cfg.get("mask_from_threshold"):  # after RemovePacking (same threshold) it is one compare
+    extra.append(MaskFromThreshold(cfg.packing_threshold, packing_removed=bool(cfg.remove_packing)))
   if cfg.get("light_augment"):
     extra.append(LightJitter.from_config(cfg))
-  return [*record_transforms(cfg), *extra]
+  return [*seen, *extra]
 
 
 def apply(transforms: list[grain.transforms.Map], record: dict) -> dict:

@@ -54,7 +54,7 @@ def contrast(x: jax.Array, sigma) -> jax.Array:
 def on_inputs(transform, inputs: jax.Array, norm, *args) -> jax.Array:
   """`transform(intensities, *args)` for model inputs [B, *S, C] of the Normalization `norm`:
   inverted to intensities, transformed, normalised back."""
-  return (transform(norm.invert(inputs), *args) - norm.mean) / norm.std
+  return norm.from_intensities(transform(norm.invert(inputs), *args))
 
 
 def jitter_inputs(inputs: jax.Array, batch: dict, norm) -> jax.Array:

@@ -29,16 +29,22 @@ class RemovePacking(grain.transforms.Map):
 @dataclasses.dataclass(frozen=True)
 class MaskFromThreshold(grain.transforms.Map):
   """Sets `object_mask` [*spatial] uint8 to the largest connected component above `threshold`
-  (the bug), so right-for-the-right-reasons training works on data without ground-truth masks."""
+  (the bug), so right-for-the-right-reasons training works on data without ground-truth masks.
+
+  `packing_removed`: the image already went through `RemovePacking` at this threshold, so it
+  holds that component only and the mask is the voxels above the threshold (no second labelling).
+  """
 
   threshold: int
+  packing_removed: bool = False
 
   def map(self, record: dict) -> dict:
-    kept = transforms.remove_packing(record["image"], self.threshold)[..., 0]
-    mask = (kept > self.threshold).astype(np.uint8)
+    image = record["image"]
     if not record.get("annotated", 1):  # an item left unannotated stays so (PartlyAnnotated)
-      mask = np.zeros_like(mask)
-    return {**record, "object_mask": mask}
+      return {**record, "object_mask": np.zeros(image.shape[:-1], np.uint8)}
+    if not self.packing_removed:
+      image = transforms.remove_packing(image, self.threshold)
+    return {**record, "object_mask": (image[..., 0] > self.threshold).astype(np.uint8)}
 
 
 class FlipRotate(grain.transforms.RandomMap):

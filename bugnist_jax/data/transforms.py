@@ -29,11 +29,15 @@ class Normalization:
 
   def __call__(self, image):
     """image uint8 [B, *spatial, C] (numpy or jax) -> float32 of the same shape."""
-    x = jnp.asarray(image, jnp.float32) / 255.0
-    return (x - self.mean) / self.std
+    return self.from_intensities(jnp.asarray(image, jnp.float32) / 255.0)
+
+  def from_intensities(self, z):
+    """Intensities z in [0, 1] (any shape, float) -> model inputs: (z - mean) / std."""
+    return (z - self.mean) / self.std
 
   def invert(self, x):
-    """Model inputs (any shape) -> intensities in [0, 1] (not clipped): x * std + mean."""
+    """Model inputs (any shape) -> intensities in [0, 1] (not clipped): x * std + mean; the
+    inverse of `from_intensities`."""
     return x * self.std + self.mean
 
   def to_uint8(self, x) -> np.ndarray:

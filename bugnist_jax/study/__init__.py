@@ -1,9 +1,11 @@
-"""Studies built on training and attribution: shortcut learning, saliency sanity checks and
-memorisation.
+"""Studies built on training and attribution: shortcut learning, saliency sanity checks,
+memorisation, light changes and the learned saliency branch. Each ends with `finish`.
 
 python -m bugnist_jax.study.shortcut --workdir=DIR [--config=configs/shortcut_study.py]
-python -m bugnist_jax.study.sanity --workdir=DIR --run=TRAINED_RUN_DIR
+python -m bugnist_jax.study.sanity --workdir=DIR --run=RUN_DIR --config=configs/shortcut_study.py
 python -m bugnist_jax.study.memorisation --workdir=DIR --config=configs/memorisation_study.py
+python -m bugnist_jax.study.light --workdir=DIR --config=configs/light_study.py
+python -m bugnist_jax.study.two_branch --workdir=DIR --config=configs/two_branch_study.py
 """
 
 import json

@@ -21,15 +21,17 @@ import json
 import pathlib
 import time
 
+import jax
 import ml_collections
 import numpy as np
 
+from bugnist_jax import validation
 from bugnist_jax.config_defaults import with_overrides
 from bugnist_jax.errors import UserError
 from bugnist_jax.inspection import save_filters
 from bugnist_jax.log import say
 from bugnist_jax.runs import Run
-from bugnist_jax.study import light_report
+from bugnist_jax.study import finish, light_report
 from bugnist_jax.study.light_measures import Probe, label_marginal, measure
 from bugnist_jax.training.loop import train_and_evaluate
 
@@ -121,6 +123,11 @@ def run_light_study(config, workdir: str | pathlib.Path) -> dict:
   for field in ("models", "volume_models"):
     if len(set(s[field])) != len(s[field]):
       raise UserError(f"config.study.{field}: a model is listed twice")
+  for names, volumes in ((s.models, False), (s.volume_models, True)):
+    for name in names:  # every model's config before the first one trains (as shortcut's)
+      cfg = model_config(config, name, volumes)
+      validation.check_config(cfg, jax.device_count())
+      validation.check_model_fits(cfg)
   start = time.perf_counter()
   models, filters = _train_and_analyse(config, s.models, workdir, volumes=False)
   volumes, volume_filters = _train_and_analyse(
@@ -128,7 +135,6 @@ def run_light_study(config, workdir: str | pathlib.Path) -> dict:
   )
   grids = {key: list(s[key]) for key in light_report.GRID_KEYS}
   out = {
-    "wall_s": time.perf_counter() - start,
     "data": {"source": config.data.source, "shape": list(config.data.shape)},
     "grids": grids,
     "models": models,
@@ -137,11 +143,8 @@ def run_light_study(config, workdir: str | pathlib.Path) -> dict:
   }
   figures = light_report.write_figures(workdir / "figures", out)
   figures["filters"] = {**filters, **volume_filters}
-  out["wall_s"] = time.perf_counter() - start
-  (workdir / "results.json").write_text(json.dumps(out, indent=2, allow_nan=True))
-  path = light_report.write_report(config, workdir, out, figures)
-  say(f"wrote {path} ({out['wall_s'] / 60:.1f} min)")
-  return out
+  report = lambda wall: light_report.write_report(config, workdir, {**out, "wall_s": wall}, figures)
+  return finish(workdir, out, report, start)
 
 
 if __name__ == "__main__":  # python -m bugnist_jax.study.light: bugnist_jax.commands

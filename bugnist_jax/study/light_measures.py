@@ -67,11 +67,8 @@ class Probe:
     self.norm, self.batch_size = normalization, batch_size
     self.first = model.layer_names[0]
     logits, first = stage_fn(model), stage_fn(model, stop=self.first)
-    self._probs = compile.jit(lambda z: jax.nn.softmax(logits(self._inputs(z)), -1))
-    self._first = compile.jit(lambda z: first(self._inputs(z)))
-
-  def _inputs(self, z):
-    return (z - self.norm.mean) / self.norm.std
+    self._probs = compile.jit(lambda z: jax.nn.softmax(logits(self.norm.from_intensities(z)), -1))
+    self._first = compile.jit(lambda z: first(self.norm.from_intensities(z)))
 
   def probs(self, z) -> np.ndarray:
     """Class probabilities [N, K] for intensities z [N, *S, C]."""

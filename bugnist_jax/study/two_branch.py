@@ -20,7 +20,6 @@ share of the map on the patch and the accuracy on test images whose patch colour
 Writes DIR/results.json (every number in the tables), DIR/figures/*.png, DIR/report.html.
 """
 
-import json
 import pathlib
 import time
 
@@ -37,6 +36,7 @@ from bugnist_jax.errors import UserError
 from bugnist_jax.evaluation import evaluate_run
 from bugnist_jax.log import say
 from bugnist_jax.runs import Run
+from bugnist_jax.study import finish
 from bugnist_jax.study.shortcut import summarise
 from bugnist_jax.training.loop import train_and_evaluate
 
@@ -285,13 +285,9 @@ def run_two_branch(config, workdir) -> dict:
       grid = [[sh["maps"][m][i] for m in methods] for i in range(len(sh["raw"]))]
       viz.plot_method_grid(list(sh["raw"]), grid, methods, path, title=key)
       figures[key] = path
-  wall = time.perf_counter() - start
   results["class_names"] = {p: list(names[p]) for p in s.parts}
-  out = {"wall_s": wall, "results": results}
-  (workdir / "results.json").write_text(json.dumps(out, indent=2, allow_nan=True))
-  path = write_report(config, workdir, results, figures, wall)
-  say(f"wrote {path} ({wall / 60:.1f} min)")
-  return out
+  report = lambda wall: write_report(config, workdir, results, figures, wall)
+  return finish(workdir, {"results": results}, report, start)
 
 
 if __name__ == "__main__":  # python -m bugnist_jax.study.two_branch: bugnist_jax.commands

@@ -86,7 +86,7 @@ class Adversarial:
     """PGD examples of model inputs [B, *S, C] for `model` (attacked in inference mode);
     `step` (the optimizer's step count) seeds the random start."""
     f = as_function(model)
-    on_intensities = lambda z: f((z - normalization.mean) / normalization.std)
+    on_intensities = lambda z: f(normalization.from_intensities(z))
     key = jax.random.fold_in(jax.random.key(self.seed), step) if self.random_start else None
     z = pgd(
       on_intensities,
@@ -98,7 +98,7 @@ class Adversarial:
       step_size=self.step_size,
       key=key,
     )
-    return (z - normalization.mean) / normalization.std
+    return normalization.from_intensities(z)
 
 
 def from_config(cfg, seed: int = 0) -> Adversarial | None:
