@@ -119,12 +119,16 @@ def test_process_isolation_times_in_a_worker_per_framework_and_names_a_failure()
     run_group([spec], 1, isolation="threads", threads=1)
 
 
-@pytest.mark.slow  # torch.compile / worker processes: minutes of CPU; `make test-all`
-def test_the_gpu_suite_runs_shrunk_on_a_cpu_with_the_device_check_off(tmp_path):
+def test_the_gpu_suite_refuses_a_cpu_and_bad_kinds_are_named(tmp_path):
+  """In CI: both are refused before anything is built or timed."""
   with pytest.raises(BenchmarkError, match="--suite=full: meant for a GPU"):
     run_suite("full", tmp_path)
   with pytest.raises(BenchmarkError, match="--only: unknown 'training'"):
     run_suite("quick", tmp_path, only=["training"])
+
+
+@pytest.mark.slow  # the whole GPU suite's code paths, shrunk: minutes of CPU; `make test-all`
+def test_the_gpu_suite_runs_shrunk_on_a_cpu_with_the_device_check_off(tmp_path):
   doc = run_suite(
     "full",
     tmp_path,
