@@ -66,10 +66,17 @@ def runner(
       model, input_shape=tuple(shape), in_channels=in_channels, rngs=nnx.Rngs(0), **model_kw
     )
     features = stage_fn(net, None, layer)
-    run = lambda key: featurevis.visualize(
-      features, (*shape, in_channels), range(channels), key=key, steps=steps,
-      batch_size=batch, value_range=(-2.0, 3.0),
-    ).images  # fmt: skip
+    run = lambda key: (
+      featurevis.visualize(
+        features,
+        (*shape, in_channels),
+        range(channels),
+        key=key,
+        steps=steps,
+        batch_size=batch,
+        value_range=(-2.0, 3.0),
+      ).images
+    )
     key = jax.random.key(0)
     start = time.perf_counter()
     compiled = compile.jit(run).lower(key).compile()

@@ -109,7 +109,7 @@ def _specs(kind, shape, size, variants, dtype, suite, configs, captum, kw):
   kw = kw | {"dtype": dtype}
   if kind in ("train", "infer"):
     rs = [Spec(JAX, f"{kind}_runner", (shape, size, *v), kw) for v in variants]
-    if kind == "train" and suite.get("two_branch", True):  # the saliency branch's cost
+    if kind == "train":  # the saliency branch's cost
       two_branch = kw | {"saliency_branch": True}
       rs.append(Spec(JAX, "train_runner", (shape, size, *variants[0]), two_branch))
     return rs + [Spec(TORCH, f"{kind}_runner", (shape, size), kw | {"config": c}) for c in configs]

@@ -18,6 +18,7 @@ from absl import app, flags
 from flax import nnx
 
 from benchmarks.jax_cases import NORMALIZE, _data, _model
+from benchmarks.suites import REAL_MODEL
 from bugnist_jax import compile
 
 _SHAPE = flags.DEFINE_list("shape", ["128", "64", "64"], "volume D,H,W")
@@ -26,12 +27,10 @@ _REPEATS = flags.DEFINE_integer("repeats", 5, "timed rounds")
 _VARIANTS = flags.DEFINE_list("variants", ["planes/argmax", "xla/argmax"], "JAX conv/pool")
 _TORCH = flags.DEFINE_list("torch_configs", ["eager", "channels_last", "compiled"], "torch")
 
-REAL = {"channels": (16, 32, 64, 128), "dense": 256}
-
 
 def jax_stages(shape, batch: int, conv_impl: str, pool_impl: str) -> dict:
   """{stage: call() that runs that stage once on its real input and waits}."""
-  model = _model(shape, REAL, conv_impl, pool_impl, "float32")
+  model = _model(shape, REAL_MODEL, conv_impl, pool_impl, "float32")
   graphdef, state = nnx.split(model)
   y = jnp.asarray(NORMALIZE(_data(shape, batch)[0]))
   calls, prev = {}, None
@@ -50,7 +49,7 @@ def torch_stages(shape, batch: int, config: str) -> dict:
 
   from benchmarks import torch_cases
 
-  model = torch_cases._model(shape, REAL, "channels_last" if config != "eager" else "eager")
+  model = torch_cases._model(shape, REAL_MODEL, "channels_last" if config != "eager" else "eager")
   x, _ = torch_cases._inputs(shape, batch, config)
   mods = list(model.eval().features)
   parts = {f"block{i + 1}": torch.nn.Sequential(*mods[3 * i : 3 * i + 3]) for i in range(4)}

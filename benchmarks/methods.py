@@ -23,14 +23,13 @@ from flax import nnx
 from benchmarks import jax_cases
 from benchmarks.harness import _jsonable, environment, torch_module
 from benchmarks.measure import Runner, run_interleaved
+from benchmarks.suites import REAL_MODEL
 from bugnist_jax import cli, compile
 from bugnist_jax.attribution.baselines import baseline
 from bugnist_jax.attribution.methods import METHODS, Options, check_methods, run_method
 from bugnist_jax.models import add_saliency_branch
 from bugnist_jax.models.adapters import Bound
 from bugnist_jax.options import validate
-
-MODEL = {"channels": (16, 32, 64, 128), "dense": 256}  # BugCNN3D as the studies train it
 
 
 def _captum(name: str, **kw) -> Callable:
@@ -124,7 +123,7 @@ def peer_runner(method: str, shape: Sequence[int], opts: Options, model_kw: dict
   return Runner(f"captum {method}", setup, lambda: holder["call"](), 1, info)
 
 
-def runners(shape, methods=None, opts: Options | None = None, *, model_kw=MODEL, peers=True):
+def runners(shape, methods=None, opts: Options | None = None, *, model_kw=REAL_MODEL, peers=True):
   """A JAX runner per method (default: all of METHODS), and its Captum peer if `peers`."""
   opts = opts or Options()
   out = []

@@ -95,7 +95,7 @@ SUITES = {
 
 # Input shape and model fields of each registered family other than BugCNN3D, per scale. A
 # family missing here (a new entry of MODELS) runs at DEFAULT_SHAPES with its own defaults.
-# Entries for families not registered on this branch are ignored (families() walks MODELS).
+# families() walks MODELS: an entry here without a registered model is ignored.
 FAMILY_SIZES = {
   "cnn2d": {"shape": (224, 224), "kwargs": {"arch": 2}},
   "vgg19": {"shape": (64, 64), "kwargs": {"width": 0.5, "hidden": 512}},

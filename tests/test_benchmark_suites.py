@@ -112,19 +112,27 @@ def test_process_isolation_times_in_a_worker_per_framework_and_names_a_failure()
   assert [r["batch"] for r in results] == [2, 3]
   for res in results:
     assert len(res["times_s"]) == 2 and res["rate_median"] > 0
-  bad = Spec("benchmarks.isolation", "no_such_runner")  # a cheap child: imports no jax
+
+
+def test_a_failing_runner_in_a_worker_is_named_and_a_bad_isolation_refused():
+  """In CI: the default isolation's worker and pipe, on a cheap child that imports no jax."""
+  bad = Spec("benchmarks.isolation", "no_such_runner")
   with pytest.raises(RuntimeError, match="no_such_runner.*AttributeError"):
     run_group([bad], 1, isolation="process", threads=1)
   with pytest.raises(ValueError, match="isolation"):
-    run_group([spec], 1, isolation="threads", threads=1)
+    run_group([bad], 1, isolation="threads", threads=1)
 
 
-@pytest.mark.slow  # torch.compile / worker processes: minutes of CPU; `make test-all`
-def test_the_gpu_suite_runs_shrunk_on_a_cpu_with_the_device_check_off(tmp_path):
+def test_the_gpu_suite_refuses_a_cpu_and_bad_kinds_are_named(tmp_path):
+  """In CI: both are refused before anything is built or timed."""
   with pytest.raises(BenchmarkError, match="--suite=full: meant for a GPU"):
     run_suite("full", tmp_path)
   with pytest.raises(BenchmarkError, match="--only: unknown 'training'"):
     run_suite("quick", tmp_path, only=["training"])
+
+
+@pytest.mark.slow  # the whole GPU suite's code paths, shrunk: minutes of CPU; `make test-all`
+def test_the_gpu_suite_runs_shrunk_on_a_cpu_with_the_device_check_off(tmp_path):
   doc = run_suite(
     "full",
     tmp_path,

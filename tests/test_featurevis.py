@@ -61,9 +61,15 @@ def test_neuron_result_is_the_filter_of_a_known_linear_channel(parameterization)
 def test_3d_neuron_matches_its_filter_and_flips_keep_shapes():
   kernel = np.random.default_rng(1).normal(size=(3, 3, 3, 1, 2)).astype(np.float32)
   out = fv.visualize(
-    _conv(kernel), (8, 8, 8, 1), [0, 1], key=jax.random.key(1), objective="neuron",
-    steps=60, l2=300.0, transforms=NONE,
-  )  # fmt: skip
+    _conv(kernel),
+    (8, 8, 8, 1),
+    [0, 1],
+    key=jax.random.key(1),
+    objective="neuron",
+    steps=60,
+    l2=300.0,
+    transforms=NONE,
+  )
   assert out.images.shape == (2, 8, 8, 8, 1) and out.history.shape == (60, 2)
   for c in range(2):  # the centre of the 6^3 map is (3, 3, 3): input 3..5 on every axis
     assert _correlation(out.images[c, 3:6, 3:6, 3:6], kernel[..., c]) > 0.95
@@ -99,13 +105,28 @@ def test_class_objective_and_diversity_variants():
   w = np.random.default_rng(4).normal(size=(6 * 6 * 1, 3)).astype(np.float32)
   logits = lambda x: x.reshape(x.shape[0], -1) @ w
   out = fv.visualize(
-    logits, (6, 6, 1), [2], key=jax.random.key(0), objective="class", parameterization="pixel",
-    steps=40, l2=100.0, transforms=NONE,
-  )  # fmt: skip
+    logits,
+    (6, 6, 1),
+    [2],
+    key=jax.random.key(0),
+    objective="class",
+    parameterization="pixel",
+    steps=40,
+    l2=100.0,
+    transforms=NONE,
+  )
   assert _correlation(out.images[0], w[:, 2]) > 0.95
   conv = _conv(np.random.default_rng(5).normal(size=(3, 3, 1, 2)).astype(np.float32))
-  div = fv.visualize(conv, (10, 10, 1), [0, 1], key=jax.random.key(0), steps=10, variants=2,
-                     diversity=1.0, transforms=NONE)  # fmt: skip
+  div = fv.visualize(
+    conv,
+    (10, 10, 1),
+    [0, 1],
+    key=jax.random.key(0),
+    steps=10,
+    variants=2,
+    diversity=1.0,
+    transforms=NONE,
+  )
   assert div.images.shape == (2, 2, 10, 10, 1) and div.activation.shape == (2, 2)
   assert not np.allclose(div.images[:, 0], div.images[:, 1])
 
@@ -134,8 +155,9 @@ def test_blur_is_the_same_for_both_bases_and_keeps_the_mean():
   pixel, fourier = ImageParam((8, 12), 2, "pixel"), ImageParam((8, 12), 2, "fourier")
   z = jnp.asarray(rng.normal(size=(1, 8, 12, 2)).astype(np.float32))
   blurred = pixel.blur(z, 1.0)
-  np.testing.assert_allclose(fourier.latent(fourier.blur(fourier.params_of(z), 1.0)), blurred,
-                             atol=1e-5)  # fmt: skip
+  np.testing.assert_allclose(
+    fourier.latent(fourier.blur(fourier.params_of(z), 1.0)), blurred, atol=1e-5
+  )
   np.testing.assert_allclose(blurred.mean((1, 2)), z.mean((1, 2)), atol=1e-5)
   assert float(jnp.abs(jnp.diff(blurred, axis=1)).mean()) < 0.5 * float(
     jnp.abs(jnp.diff(z, axis=1)).mean()
@@ -171,11 +193,13 @@ def test_bad_arguments_raise_value_errors_naming_them():
     ("position", dict(input_shape=(8, 8, 1), channels=[0], objective="neuron", position=(6, 0))),
     ("init", dict(input_shape=(8, 8, 1), channels=[0], init=np.zeros((2, 8, 8, 1)))),
     ("diversity", dict(input_shape=(8, 8, 1), channels=[0], diversity=1.0)),
-    ("transforms.rotate", dict(input_shape=(8, 8, 8, 1), channels=[0], transforms=fv.Transforms(
-      rotate=5))),
+    (
+      "transforms.rotate",
+      dict(input_shape=(8, 8, 8, 1), channels=[0], transforms=fv.Transforms(rotate=5)),
+    ),
     ("batch_size", dict(input_shape=(8, 8, 1), channels=[0], batch_size=0)),
     ("parameterization", dict(input_shape=(8, 8, 1), channels=[0], parameterization="dct")),
-  ]  # fmt: skip
+  ]
   for name, kw in cases:
     if kw["input_shape"] == (8, 8, 8, 1):
       f = _conv(np.ones((3, 3, 3, 1, 4), np.float32))

@@ -71,6 +71,19 @@ def tiny(request):
   return name, _tiny(build, name), build, _input(build)
 
 
+@pytest.mark.parametrize(
+  "name,build",
+  [(n, b) for n in NAMES for b in MODELS[n].tests()],
+  ids=[f"{n}-{b.label()}" for n in NAMES for b in MODELS[n].tests()],
+)
+def test_every_build_declares_its_stages_right_on_abstract_shapes(name, build):
+  """In CI for every build (the tier above is slow): `check_model` on an abstract build."""
+  model = nnx.eval_shape(lambda: _tiny(build, name))
+  shapes = check_model(model)
+  assert list(shapes)[: len(model.layer_names)] == list(model.layer_names)
+  assert shapes[model.layer_names[-1]] == ("flat", (2, 3)), name
+
+
 def test_every_stage_keeps_the_contract(tiny):
   name, model, spec, x = tiny
   shapes = check_model(model)

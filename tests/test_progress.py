@@ -23,9 +23,9 @@ def test_plain_lines_when_not_a_terminal():
 
 
 def test_short_tasks_stay_silent_in_logs_and_disabled_bars_print_nothing():
-  quiet, off = io.StringIO(), io.StringIO()
+  quiet, off = io.StringIO(), _Terminal()
   assert list(track(range(3), "scan", stream=quiet)) == [0, 1, 2]  # under `every` seconds
-  with Progress(3, "x", stream=_Terminal(), enabled=False) as bar:
+  with Progress(3, "x", stream=off, enabled=False) as bar:
     bar.update(3)
   assert quiet.getvalue() == "" and off.getvalue() == ""
 

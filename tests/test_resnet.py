@@ -6,9 +6,8 @@ The contract (stages, receptive fields, every explain method, look_inside) is
 tests/test_model_contract.py's, over the tiny builds in `models.MODELS`.
 """
 
-import importlib.util
+import importlib
 import json
-import pathlib
 
 import jax
 import jax.numpy as jnp
@@ -23,8 +22,6 @@ from bugnist_jax.models.densenet import current_key
 
 FAMILIES = {"resnet": resnet, "densenet": densenet}
 VARIANTS = {name: module.VARIANTS for name, module in FAMILIES.items()}
-
-CONFIGS = pathlib.Path(__file__).resolve().parents[1] / "configs"
 
 # torchvision's (and the COVID-Nets notes', /work/shared/notes/seeds-001-002-004.md) counts.
 COUNTS = [
@@ -163,11 +160,8 @@ def test_inputs_the_network_cannot_take():
 
 
 def _module(name: str):
-  """configs/<name>, loaded by path as --config=configs/<name> does."""
-  spec = importlib.util.spec_from_file_location(name[:-3], CONFIGS / name)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  """configs/<name> (configs/ is on sys.path: conftest.py), as the other config tests import it."""
+  return importlib.import_module(name.removesuffix(".py"))
 
 
 def _config(name: str, arg: str):

@@ -62,29 +62,50 @@ def test_faithfulness_correlation(case, monkeypatch):
   )
   theirs = metric.evaluate_batch(NumpyModel(cnn.f), xq, TARGETS, maps[:, None])
   ours = saliency.faithfulness_correlation(
-    cnn.f, cnn.x, jnp.asarray(maps), jnp.asarray(TARGETS), key=jax.random.key(1),
-    num_runs=runs, subset_size=size, batch_size=4,
-  )  # fmt: skip
+    cnn.f,
+    cnn.x,
+    jnp.asarray(maps),
+    jnp.asarray(TARGETS),
+    key=jax.random.key(1),
+    num_runs=runs,
+    subset_size=size,
+    batch_size=4,
+  )
   np.testing.assert_allclose(ours, theirs, rtol=1e-9)
 
 
 def test_monotonicity_correlation(case):
   cnn, xq, maps, _ = case
   metric = quantus.MonotonicityCorrelation(
-    nr_samples=2, features_in_step=4, perturb_baseline=0.5, abs=False, normalise=False,
+    nr_samples=2,
+    features_in_step=4,
+    perturb_baseline=0.5,
+    abs=False,
+    normalise=False,
     disable_warnings=True,
-  )  # fmt: skip
+  )
   theirs = metric.evaluate_batch(NumpyModel(cnn.f), xq, TARGETS, maps[:, None])
   ours = saliency.monotonicity_correlation(
-    cnn.f, cnn.x, jnp.asarray(maps), jnp.asarray(TARGETS), num_samples=2, features_in_step=4,
-    baseline=0.5, batch_size=5,
-  )  # fmt: skip
+    cnn.f,
+    cnn.x,
+    jnp.asarray(maps),
+    jnp.asarray(TARGETS),
+    num_samples=2,
+    features_in_step=4,
+    baseline=0.5,
+    batch_size=5,
+  )
   np.testing.assert_allclose(ours, theirs, rtol=1e-6)  # our Spearman ranks in float32
   # Uniform noise (Quantus's default baseline): drawn from the key, chunking does not matter.
   run = lambda bs: saliency.monotonicity_correlation(
-    cnn.f, cnn.x, jnp.asarray(maps), key=jax.random.key(3), num_samples=3, features_in_step=8,
+    cnn.f,
+    cnn.x,
+    jnp.asarray(maps),
+    key=jax.random.key(3),
+    num_samples=3,
+    features_in_step=8,
     batch_size=bs,
-  )  # fmt: skip
+  )
   np.testing.assert_allclose(run(4), run(None), rtol=1e-10)
 
 
