@@ -101,8 +101,8 @@ RULES: dict[str, Rule] = {
   "data.num_workers": Rule(int, min=0),
   "data.prefetch": Rule(int, min=0),
   "data.regime": Rule(str, choices=_registry("bugnist_jax.data.datasets", "REGIMES")),
-  "data.noise_copies": Rule(int, min=0),
-  "data.noise_std": Rule(float, min=0.0),
+  "data.noise_copies": _count(),
+  "data.noise_std": Rule(float, above=0.0),
   # (low, high) of a uniform, in intensity units of inputs in [0, 1]: beyond +-10 the images
   # are so far out of distribution that the study's sweeps (+-2..4) say nothing more.
   "data.light_mu": Rule(float, sequence=True, length=2, min=-10.0, max=10.0),
@@ -161,7 +161,7 @@ RULES: dict[str, Rule] = {
   "train.adversarial.norm": Rule(
     str, choices=_registry("bugnist_jax.training.adversarial", "NORMS", ("",))
   ),
-  "train.adversarial.epsilon": Rule(float, min=0.0),
+  "train.adversarial.epsilon": Rule(float, above=0.0),
   "train.adversarial.steps": _count(),
   "train.adversarial.step_size": Rule(float, min=0.0),  # 0: 2.5 * epsilon / steps
   "eval.batch_size": _count(),  # and divisible by the device count

@@ -30,7 +30,7 @@ NETS = {
   "resnet34": ("resnet", "resnet34", "full"),
   "resnet50": ("resnet", "resnet50", "full"),
   "covid": ("resnet", "covid", "full"),
-  "r2plus1d_18": ("resnet", "r2plus1d_18", "full"),
+  "r2plus1d_18": ("resnet", "r2plus1d_18", "r2plus1d"),  # the variant is (2+1)D throughout
   "r2plus1d": ("resnet", "resnet18", "r2plus1d"),
   "densenet121": ("densenet", "densenet121", "full"),
   "covid_densenet": ("densenet", "covid", "full"),

@@ -7,7 +7,7 @@ For every family of `config.memorisation.families` (a config.model, data, train 
 regime: by default a 2D family (the 2D CNN) on the embedded Caltech-like images and a 3D family
 (BugCNN3D) on the synthetic volumes; the model is a config field, and the seed's CovidResNet /
 CovidDenseNet are the config's `:covid` variant, `model.name=resnet`/`densenet` with
-`variant=covid`, once issue 11 registers them) and every regime of
+`variant=covid`) and every regime of
 `config.memorisation.regimes`, trains a model in DIR/<family>/<regime> (resumable; a normal
 run that evaluate, explain, look_inside, featurevis and the viewer open):
   standard         augmentation and weight decay (the paper: lr 0.002, weight decay on);
