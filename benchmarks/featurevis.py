@@ -39,10 +39,15 @@ TINY = (
   ("cnn2d", {"arch": 3, "dense": 8}, (64, 64), 3, "conv2", 4, 4),
   ("bugcnn3d", {"channels": (4, 4, 8, 8), "dense": 8}, (16, 16, 16), 1, "block2", 4, 4),
 )
-_TINY = flags.DEFINE_bool("tiny", False, "tiny models and sizes (seconds)")
-_BATCH = flags.DEFINE_list("batch", ["16", "64"], "channels optimised at once")
-_REPEATS = flags.DEFINE_integer("repeats", 3, "timed rounds")
-_OUT = flags.DEFINE_string("out", "benchmarks/out", "folder for featurevis.json")
+
+
+def _define_flags() -> None:
+  # Only when run as a script: tests import this module beside `benchmarks.run`, whose
+  # flags share these names in absl's one global registry.
+  flags.DEFINE_bool("tiny", False, "tiny models and sizes (seconds)")
+  flags.DEFINE_list("batch", ["16", "64"], "channels optimised at once")
+  flags.DEFINE_integer("repeats", 3, "timed rounds")
+  flags.DEFINE_string("out", "benchmarks/out", "folder for featurevis.json")
 
 
 def runner(
@@ -104,11 +109,11 @@ def main(argv):
   del argv
   env = environment(len(os.sched_getaffinity(0)), None)
   print(f"featurevis {env['device']} cores={env['usable_cores']} load={env['load_average']}")
-  cases = TINY if _TINY.value else CASES
-  made = [runner(*case, int(b)) for case in cases for b in _BATCH.value]
-  results = run_interleaved(made, _REPEATS.value, warmup=1)
+  cases = TINY if flags.FLAGS.tiny else CASES
+  made = [runner(*case, int(b)) for case in cases for b in flags.FLAGS.batch]
+  results = run_interleaved(made, flags.FLAGS.repeats, warmup=1)
   print(table(results))
-  out = pathlib.Path(_OUT.value)
+  out = pathlib.Path(flags.FLAGS.out)
   out.mkdir(parents=True, exist_ok=True)
   doc = {"environment": env, "results": results}
   (out / "featurevis.json").write_text(json.dumps(doc, indent=1, default=str))
@@ -116,4 +121,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  _define_flags()
   app.run(main)

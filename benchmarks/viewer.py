@@ -40,9 +40,14 @@ from bugnist_jax.runs import Run
 from bugnist_jax.viewer import ViewerData, ViewerServer
 
 TARGET_S = 1.0
-_SHAPE = flags.DEFINE_list("shape", ["128", "64", "64"], "volume size D,H,W")
-_REPEATS = flags.DEFINE_integer("repeats", 10, "timed rounds")
-_OUT = flags.DEFINE_string("out", "benchmarks/out", "folder for viewer.json")
+
+
+def _define_flags() -> None:
+  # Only when run as a script: tests import this module beside `benchmarks.run`, whose
+  # flags share these names in absl's one global registry.
+  flags.DEFINE_list("shape", ["128", "64", "64"], "volume size D,H,W")
+  flags.DEFINE_integer("repeats", 10, "timed rounds")
+  flags.DEFINE_string("out", "benchmarks/out", "folder for viewer.json")
 
 
 def viewer_data(shape, model_kw: dict, workdir) -> ViewerData:
@@ -93,7 +98,7 @@ def runners(shape, model_kw: dict, workdir) -> tuple[list[Runner], ViewerServer]
 
 def main(argv):
   del argv
-  shape = tuple(int(s) for s in _SHAPE.value)
+  shape = tuple(int(s) for s in flags.FLAGS.shape)
   env = environment(len(os.sched_getaffinity(0)), None)
   print(
     f"viewer {'x'.join(map(str, shape))} {env['device']} cores={env['usable_cores']} "
@@ -102,7 +107,7 @@ def main(argv):
   with tempfile.TemporaryDirectory() as workdir:
     made, server = runners(shape, REAL_MODEL, workdir)
     try:
-      results = run_interleaved(made, _REPEATS.value, warmup=2)
+      results = run_interleaved(made, flags.FLAGS.repeats, warmup=2)
     finally:
       server.shutdown()
   lines = ["| runner | median s | min-max s | target |", "|---|---|---|---|"]
@@ -114,7 +119,7 @@ def main(argv):
       f"| < {TARGET_S:g} s: {ok} |"
     )
   print("\n".join(lines))
-  out = pathlib.Path(_OUT.value)
+  out = pathlib.Path(flags.FLAGS.out)
   out.mkdir(parents=True, exist_ok=True)
   doc = {"environment": env, "shape": shape, "model": REAL_MODEL, "results": results}
   (out / "viewer.json").write_text(json.dumps(doc, indent=1, default=str))
@@ -122,4 +127,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  _define_flags()
   app.run(main)

@@ -14,6 +14,24 @@ import pytest
 
 os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+  """Keeps each `xdist_group` on one worker under `--dist loadgroup` with pytest 9.
+
+  pytest-xdist 3.8 marks a group by a suffix on `item._nodeid`, which pytest 9 no longer reads
+  (its node id is `item._id`): without this, a module's expensive shared fixture (the explain
+  table, a trained study) was built on both workers. Runs after xdist's hook, on the workers.
+  """
+  if not getattr(config.option, "loadgroup", False):
+    return
+  for item in items:
+    groups = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                     for m in item.iter_markers("xdist_group")})  # fmt: skip
+    if groups and "@" not in item.nodeid and hasattr(item, "_id"):
+      item._id = type(item._id).parse(f"{item.nodeid}@{'_'.join(groups)}")
+
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "configs"))
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from bugnist_jax.models import get_model
+from bugnist_jax.models import get_model, planes
 from bugnist_jax.models.layers import CONV_IMPLS, ConvBlock
 from bugnist_jax.models.pooling import POOL_IMPLS
 
@@ -87,3 +87,28 @@ def test_second_order_gradients_match_xla():
   for a, b in zip(grads(_model(3, "planes", "argmax")), ref, strict=True):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-3, atol=1e-5)
   assert max(float(jnp.abs(b).max()) for b in ref) > 0
+
+
+def test_reference_traces_planes_models_to_xlas_convolutions():
+  """Inside `planes.reference()` a 'planes' model traces to XLA's convolutions (what LRP's
+  rewrite needs: no unrolled kernels, no fused conv + pool) and computes the same function."""
+  model = _model(3, "planes", "argmax")
+  x = jax.random.normal(jax.random.key(1), (2, 32, 16, 16, 1))
+
+  def names(jaxpr):
+    return {e.primitive.name for e in jaxpr.eqns}
+
+  def size(jaxpr):  # equations, those of the calls' bodies included
+    inner = [p.jaxpr for e in jaxpr.eqns for p in e.params.values() if hasattr(p, "jaxpr")]
+    return len(jaxpr.eqns) + sum(size(j) for j in inner)
+
+  # Fresh functions: jax's trace caches do not know the context.
+  fast = jax.make_jaxpr(lambda v: model(v))(x).jaxpr
+  with planes.reference():
+    ref = jax.make_jaxpr(lambda v: model(v))(x).jaxpr
+    ref_out = model(x)
+  f = lambda v: model(v)
+  assert "conv_general_dilated" not in names(fast) and "custom_vjp_call" in names(fast)
+  assert "conv_general_dilated" in names(ref) and size(ref) < size(fast) / 10
+  assert planes.pools_in_conv(x)  # the context is gone: back to the fast paths
+  np.testing.assert_allclose(ref_out, f(x), rtol=1e-5, atol=1e-5)

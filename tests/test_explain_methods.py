@@ -14,11 +14,11 @@ RUNS = ("trained_run", "trained_run_2d")
 # The runs have no saliency branch: `learned` is tested on a two-branch run (test_two_branch.py).
 PLAIN = [m for m, spec in METHODS.items() if spec.needs is None]
 BASELINE = {"trained_run": "zero", "trained_run_2d": "blur"}  # the default 'mean' runs elsewhere
-# One worker explains each run once for every test here (pytest -n 2 --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("explain_methods")
+# One worker explains each run once for every test of that run (pytest -n 2 --dist loadgroup).
+GROUPED = [pytest.param(run, marks=pytest.mark.xdist_group(f"explain_{run}")) for run in RUNS]
 
 
-@pytest.fixture(scope="module", params=RUNS)
+@pytest.fixture(scope="module", params=GROUPED)
 def explained(request):
   """(workdir, maps) of one explain_run with every method on two items of the run."""
   workdir = request.getfixturevalue(request.param)

@@ -97,7 +97,7 @@ def test_batch_size_must_fit_the_data(tmp_path):
 
 def test_unknown_source_optimizer_and_model_field_are_user_errors(tmp_path):
   for overrides, field in [
-    ({"data.source": "mnist"}, "config.data.source"),
+    ({"data.source": "imagenet21k"}, "config.data.source"),
     ({"train.optimizer": "adagrad"}, "config.train.optimizer"),
   ]:
     with pytest.raises(UserError, match=field):

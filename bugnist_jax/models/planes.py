@@ -36,8 +36,16 @@ These kernels are fast only when XLA:CPU hands convolutions to Eigen, which `bug
 asks for on every top-level jit (XLA's newer YNNPACK convolutions were 2x slower here). The
 gradient is a custom VJP: reverse mode (grad, vjp, grad of grad) only; for forward mode (jvp,
 jacfwd, hessian) use conv_impl='xla'.
+
+Code that rewrites a traced model instead of differentiating it (LRP's jaxpr interpreter enters
+custom-VJP calls and drops their rules) would unroll these kernels' primal: for BugCNN3D's fused
+conv + pool, every tap of every pooling parity, 88,000 equations that took XLA 10 minutes to
+compile at 16^3. Inside `with planes.reference():` the same models trace to XLA's convolutions
+(same function, same parameters), 650 equations.
 """
 
+import contextlib
+import contextvars
 import functools
 import itertools
 from collections.abc import Sequence
@@ -52,6 +60,18 @@ from bugnist_jax.models.pooling import relu_max_pool
 NARROW = 4
 _DN2 = ("NHWC", "HWIO", "NHWC")
 Pads = tuple[tuple[int, int], ...]
+_REFERENCE = contextvars.ContextVar("planes_reference", default=False)
+
+
+@contextlib.contextmanager
+def reference():
+  """While tracing inside: `conv_general_dilated` is `lax.conv_general_dilated` and nothing
+  pools inside a convolution (`pools_in_conv` is False), for jaxpr rewrites (module docstring)."""
+  token = _REFERENCE.set(True)
+  try:
+    yield
+  finally:
+    _REFERENCE.reset(token)
 
 
 def conv_general_dilated(
@@ -87,7 +107,8 @@ def conv_general_dilated(
   pads = tuple((int(lo), int(hi)) for lo, hi in pads)
   pointwise_kernel = all(k == 1 for k in kernel) and not any(lo or hi for lo, hi in pads)
   if (
-    n not in (2, 3)
+    _REFERENCE.get()
+    or n not in (2, 3)
     or lax.conv_dimension_numbers(lhs.shape, rhs.shape, numbers) != channels_last
     # Strided 2D convolutions are Eigen's own case, gradients included (faster than ours).
     or (n == 2 and not unit(window_strides) and not pointwise_kernel)
@@ -308,7 +329,9 @@ def _materialize(y: jax.Array) -> jax.Array:
 
 def pools_in_conv(x: jax.Array) -> bool:
   """Whether `conv_pool` has an inference path that pools inside a convolution of x [B, *S, C]:
-  shift-add (few input channels, 2D or 3D) or 3D depth taps."""
+  shift-add (few input channels, 2D or 3D) or 3D depth taps; never inside `reference()`."""
+  if _REFERENCE.get():
+    return False
   return x.ndim == 5 or (x.shape[-1] < NARROW and x.ndim == 4)
 
 
