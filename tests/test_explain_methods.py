@@ -1,6 +1,7 @@
-"""Every method of the explain table through the explain command's library, on a tiny trained
-3D run and a tiny trained 2D run: maps, figures, arrays and TIFFs for each, and deletion /
-insertion curves from a baseline given in raw intensity."""
+"""The explain command's library on a tiny trained 2D run with every method of the explain table,
+and on a tiny trained 3D run with one method of each kind: maps, figures, arrays and TIFFs for
+each, and deletion / insertion curves from a baseline given in raw intensity. (Every method on a
+3D model: the contract's method table, tests/test_model_contract.py.)"""
 
 import json
 
@@ -10,26 +11,39 @@ import tifffile
 
 from bugnist_jax.attribution import METHODS, ExplainRequest, Options, explain_run
 
-RUNS = ("trained_run", "trained_run_2d")
 # The runs have no saliency branch: `learned` is tested on a two-branch run (test_two_branch.py).
 PLAIN = [m for m, spec in METHODS.items() if spec.needs is None]
+# Gradient, noise, path, perturbation, relevance, rewritten-ReLU, CAM and score-CAM families.
+KINDS = (
+  "vanilla_gradient", "smoothgrad", "integrated_gradients", "occlusion", "lrp",
+  "guided_backprop", "grad_cam", "score_cam",
+)  # fmt: skip
+METHODS_OF = {"trained_run": KINDS, "trained_run_2d": tuple(PLAIN)}
 BASELINE = {"trained_run": "zero", "trained_run_2d": "blur"}  # the default 'mean' runs elsewhere
-# One worker explains each run once for every test of that run (pytest -n 2 --dist loadgroup).
-GROUPED = [pytest.param(run, marks=pytest.mark.xdist_group(f"explain_{run}")) for run in RUNS]
 
 
-@pytest.fixture(scope="module", params=GROUPED)
+def _grouped(run, *rest):
+  """A parameter of `run`: one worker explains each run once for all its tests (-n 2)."""
+  return pytest.param(run, *rest, marks=pytest.mark.xdist_group(f"explain_{run}"))
+
+
+@pytest.fixture(scope="module", params=[_grouped(run) for run in METHODS_OF])
 def explained(request):
-  """(workdir, maps) of one explain_run with every method on two items of the run."""
+  """(workdir, maps) of one explain_run with the run's methods on two items of the run."""
   workdir = request.getfixturevalue(request.param)
   opts = Options(
     num_samples=2, steps=2, batch_size=2, window=8, stride=8, baseline=BASELINE[request.param]
   )
-  explain = ExplainRequest(method=tuple(PLAIN), indices=(0, 1), options=opts, curves=2)
+  methods = METHODS_OF[request.param]
+  explain = ExplainRequest(method=methods, indices=(0, 1), options=opts, curves=2)
   return workdir, explain_run(workdir, explain)
 
 
-@pytest.mark.parametrize("method", PLAIN)
+@pytest.mark.parametrize(
+  ("explained", "method"),
+  [_grouped(run, m) for run, methods in METHODS_OF.items() for m in methods],
+  indirect=["explained"],
+)
 def test_method_runs_through_explain(explained, method):
   workdir, maps = explained
   m = maps[method]
@@ -47,7 +61,7 @@ def test_every_item_has_a_figure_of_all_methods_and_a_tiff(explained):
   with tifffile.TiffFile(out / "test_00001.tif") as tif:
     assert tif.is_imagej
     data = tif.asarray()
-  assert data.shape[-3] == 1 + len(PLAIN)  # the image, then one channel per method
+  assert data.shape[-3] == 1 + len(maps)  # the image, then one channel per method
 
 
 def test_every_method_gets_deletion_and_insertion_curves(explained):

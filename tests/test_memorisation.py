@@ -15,6 +15,8 @@ from bugnist_jax.models import MODELS
 from bugnist_jax.study import memorisation
 from bugnist_jax.study import memorisation_stats as stats
 
+pytestmark = pytest.mark.xdist_group("memorisation")  # one worker runs the smoke study
+
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):

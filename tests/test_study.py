@@ -13,6 +13,8 @@ from bugnist_jax.data.sources import ShuffledLabels
 from bugnist_jax.errors import UserError
 from bugnist_jax.study import sanity, shortcut
 
+pytestmark = pytest.mark.xdist_group("shortcut_study")  # one worker runs the smoke study
+
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):

@@ -1,9 +1,10 @@
 """Feature maps (activations) of one layer as a grid of per-channel panels."""
 
+import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from bugnist_jax.viz._common import PathLike, clean_axis, finish, new_figure, normalize01
+from bugnist_jax.viz._common import PathLike, finish, new_figure, normalize01
 
 
 def feature_panels(acts, max_channels: int = 32, mode: str = "mip", order: str = "index"):
@@ -42,20 +43,28 @@ def plot_feature_maps(
   cmap: str = "viridis",
 ) -> Figure:
   """One panel per channel (up to `max_channels`), each scaled to its own range, captioned with
-  the channel index and its maximum. Arguments as in `feature_panels`."""
+  the channel index and its maximum. Arguments as in `feature_panels`.
+
+  The panels are one mosaic image in one axes (8 per row): a subplot per channel made the
+  figure 3.5x slower to draw (1.5 s for 32 channels), and look_inside draws one per stage.
+  """
   idx, panels = feature_panels(acts, max_channels, mode, order)
   n = len(idx)
   ncols = min(8, n)
   nrows = -(-n // ncols)
   h, w = panels.shape[1:]
+  gap, caption = max(1, w // 8), max(2, h // 4)  # pixels between panels, above each for text
+  mosaic = np.ones((nrows * (h + caption + gap), ncols * (w + gap), 4), np.float32)
+  colours = matplotlib.colormaps[cmap]
   panel = 1.5
   fig = new_figure(panel * ncols, nrows * (panel * h / w + 0.3) + 0.3)
-  axes = fig.subplots(nrows, ncols, squeeze=False)
-  for i, ax in enumerate(axes.flat):
-    if i >= n:
-      ax.axis("off")
-      continue
-    ax.imshow(normalize01(panels[i]), cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
-    ax.set_title(f"c{idx[i]} max {panels[i].max():.3g}", fontsize=7)
-    clean_axis(ax)
+  ax = fig.add_subplot()
+  for i in range(n):
+    row, col = divmod(i, ncols)
+    top, left = row * (h + caption + gap) + caption, col * (w + gap)
+    mosaic[top : top + h, left : left + w] = colours(normalize01(panels[i]))
+    caption_text = f"c{idx[i]} max {panels[i].max():.3g}"
+    ax.text(left + w / 2, top - 0.5, caption_text, fontsize=7, ha="center", va="bottom")
+  ax.imshow(mosaic, interpolation="nearest")
+  ax.axis("off")
   return finish(fig, path, title)
