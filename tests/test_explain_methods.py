@@ -27,16 +27,21 @@ def _grouped(run, *rest):
   return pytest.param(run, *rest, marks=pytest.mark.xdist_group(f"explain_{run}"))
 
 
+_EXPLAINED: dict[str, tuple] = {}  # run -> (workdir, maps), once per worker process
+
+
 @pytest.fixture(scope="module", params=[_grouped(run) for run in METHODS_OF])
 def explained(request):
-  """(workdir, maps) of one explain_run with the run's methods on two items of the run."""
-  workdir = request.getfixturevalue(request.param)
-  opts = Options(
-    num_samples=2, steps=2, batch_size=2, window=8, stride=8, baseline=BASELINE[request.param]
-  )
-  methods = METHODS_OF[request.param]
-  explain = ExplainRequest(method=methods, indices=(0, 1), options=opts, curves=2)
-  return workdir, explain_run(workdir, explain)
+  """(workdir, maps) of one explain_run with the run's methods on two items of the run.
+
+  Cached by run: pytest sets a module fixture up again for each indirect parameter below."""
+  run = request.param
+  if run not in _EXPLAINED:
+    workdir = request.getfixturevalue(run)
+    opts = Options(num_samples=2, steps=2, batch_size=2, window=8, stride=8, baseline=BASELINE[run])
+    explain = ExplainRequest(method=METHODS_OF[run], indices=(0, 1), options=opts, curves=2)
+    _EXPLAINED[run] = workdir, explain_run(workdir, explain)
+  return _EXPLAINED[run]
 
 
 @pytest.mark.parametrize(
