@@ -36,8 +36,8 @@ NAMES = sorted(MODELS)
 # Every tiny build of every model is checked; in CI (`make test`) the first build of the
 # models whose stage kinds differ (3D conv, 2D conv, tanh/avg-pool; `check_model` runs on
 # every build in CI), the rest (VGG, other families, ranks, variants, front-ends: tens of CPU
-# seconds each, mostly eager
-# dispatch in the receptive-field checks) in the slow tier, `make test-all`.
+# seconds each, mostly eager dispatch in the receptive-field checks) in the slow tier,
+# `make test-all`.
 CORE_BUILDS = ("bugcnn3d", "cnn2d", "lenet5")
 BUILDS = [
   pytest.param(
