@@ -27,15 +27,12 @@ def _grouped(run, *rest):
   return pytest.param(run, *rest, marks=pytest.mark.xdist_group(f"explain_{run}"))
 
 
+RUNS = [_grouped(run) for run in METHODS_OF]
 _EXPLAINED: dict[str, tuple] = {}  # run -> (workdir, maps), once per worker process
 
 
-@pytest.fixture(scope="module", params=[_grouped(run) for run in METHODS_OF])
-def explained(request):
-  """(workdir, maps) of one explain_run with the run's methods on two items of the run.
-
-  Cached by run: pytest sets a module fixture up again for each indirect parameter below."""
-  run = request.param
+def _explained(request, run: str) -> tuple:
+  """(workdir, maps) of one explain_run with the run's methods on two items of the run."""
   if run not in _EXPLAINED:
     workdir = request.getfixturevalue(run)
     opts = Options(num_samples=2, steps=2, batch_size=2, window=8, stride=8, baseline=BASELINE[run])
@@ -45,12 +42,10 @@ def explained(request):
 
 
 @pytest.mark.parametrize(
-  ("explained", "method"),
-  [_grouped(run, m) for run, methods in METHODS_OF.items() for m in methods],
-  indirect=["explained"],
+  ("run", "method"), [_grouped(run, m) for run, methods in METHODS_OF.items() for m in methods]
 )
-def test_method_runs_through_explain(explained, method):
-  workdir, maps = explained
+def test_method_runs_through_explain(request, run, method):
+  workdir, maps = _explained(request, run)
   m = maps[method]
   image_shape = np.load(workdir / "explain" / f"{method}.npz")["maps"].shape
   assert m.shape == image_shape and m.shape[0] == 2
@@ -59,18 +54,20 @@ def test_method_runs_through_explain(explained, method):
     assert (workdir / "explain" / f"test_{i:05d}_{method}.png").stat().st_size > 5_000
 
 
-def test_every_item_has_a_figure_of_all_methods_and_a_tiff(explained):
-  workdir, maps = explained
+@pytest.mark.parametrize("run", RUNS)
+def test_every_item_has_a_figure_of_all_methods_and_a_tiff(request, run):
+  workdir, _ = _explained(request, run)
   out = workdir / "explain"
   assert (out / "test_methods.png").stat().st_size > 10_000
   with tifffile.TiffFile(out / "test_00001.tif") as tif:
     assert tif.is_imagej
     data = tif.asarray()
-  assert data.shape[-3] == 1 + len(maps)  # the image, then one channel per method
+  assert data.shape[-3] == 1 + len(METHODS_OF[run])  # the image, then one channel per method
 
 
-def test_every_method_gets_deletion_and_insertion_curves(explained):
-  workdir, maps = explained
+@pytest.mark.parametrize("run", RUNS)
+def test_every_method_gets_deletion_and_insertion_curves(request, run):
+  workdir, maps = _explained(request, run)
   out = workdir / "explain"
   doc = json.loads((out / "faithfulness.json").read_text())
   assert doc["num_steps"] == 2 and doc["indices"] == [0, 1] and set(doc["methods"]) == set(maps)
