@@ -80,11 +80,12 @@ def measure_peaks(*, matmul_size: int, copy_mb: int, dtypes: Sequence[str] = ("f
 
 
 def roofline_fraction(
-  flops: float, bytes_: float, rate: float, peak_flops: float, bw: float
+  flops: float, bytes_: float | None, rate: float, peak_flops: float, bw: float
 ) -> float:
-  """Achieved FLOP/s (flops per item * items/s) over min(peak, intensity * bandwidth); 0 when
-  the cost is unknown (no FLOPs or bytes)."""
-  if flops <= 0 or bytes_ <= 0:
+  """Achieved FLOP/s (flops per item * items/s) over min(peak, intensity * bandwidth), or over
+  the peak alone when `bytes_` is None (no minimum traffic known); 0 when the cost is unknown
+  (no FLOPs, or zero bytes)."""
+  if flops <= 0 or (bytes_ is not None and bytes_ <= 0):
     return 0.0
-  attainable = min(peak_flops, flops / bytes_ * bw)
+  attainable = peak_flops if bytes_ is None else min(peak_flops, flops / bytes_ * bw)
   return flops * rate / attainable

@@ -12,6 +12,7 @@ import json
 import os
 import pathlib
 import sys
+import time
 
 import jax
 from absl import app, flags
@@ -66,6 +67,7 @@ def run_suite(
   require_accelerator: bool = True,
 ) -> dict:
   """Runs suite `name` and writes results.json/.md and scaling.png under `out`; returns the doc."""
+  start = time.perf_counter()
   suite = SUITES[name]
   gpu = jax.devices()[0].platform != "cpu"
   if suite.get("accelerator") and require_accelerator and not gpu:
@@ -109,13 +111,14 @@ def run_suite(
     "results": results,
     "moonshot": moonshots,
     "captum_config": {"x".join(map(str, k[0])) + f" {k[1]}": v for k, v in best_torch.items()},
+    "wall_s": time.perf_counter() - start,  # the whole suite, imports after jax's excluded
   }
   (out / "results.json").write_text(json.dumps(doc, indent=1, default=_jsonable))
   table = report.markdown(results) + report.moonshot_markdown(moonshots)
   (out / "results.md").write_text(table)
   report.plot(results, out / "scaling.png")
   print(table)
-  print(f"wrote {out}/results.json, results.md, scaling.png")
+  print(f"wrote {out}/results.json, results.md, scaling.png ({doc['wall_s']:.0f} s)")
   return doc
 
 
@@ -129,16 +132,18 @@ def _run_groups(suite, only, torch_configs, repeats, isolation, workers, peaks):
       load = os.getloadavg()[0]
       progress.write(f"-- {kind} {'x'.join(map(str, shape))} {size} (load {load:.1f})", sys.stdout)
       rounds = repeats or suite["repeats"]
+      start = time.perf_counter()
       group = run_group(
         specs, rounds, isolation=isolation, threads=workers.threads, workers=workers
       )
-      load = os.getloadavg()
-      for r in group:
-        r["group"], r["load_average"] = kind, load  # epoch groups also time plain train steps
+      load, wall = os.getloadavg(), time.perf_counter() - start
+      for r in group:  # epoch groups also time plain train steps
+        r["group"], r["load_average"], r["group_wall_s"] = kind, load, wall
       note_best_torch(best_torch, kind, group)
       add_derived(group, peaks, suite["model"])
       for r in group:
         progress.write("   " + report.line(r), sys.stdout)
+      progress.write(f"   ({wall:.0f} s: build, compile, warm-up and {rounds} rounds)", sys.stdout)
       results += group
       bar.update()
   return results, best_torch

@@ -83,22 +83,38 @@ def torch_pair(request, x64):
   return cnn, TorchCNN(cnn.params)
 
 
+def _trained_once(tmp_path_factory, name: str, config) -> pathlib.Path:
+  """A workdir of `config`'s run, trained once per test session rather than once per xdist
+  worker (the first worker to ask trains, under a file lock, as pytest-xdist's docs suggest);
+  each worker gets its own copy, since tests write into the run (explain/, evaluation/)."""
+  import shutil
+
+  from filelock import FileLock
+
+  from bugnist_jax.training.loop import train_and_evaluate
+
+  base = tmp_path_factory.getbasetemp()
+  shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the session's
+  trained = shared / f"{name}_trained"
+  with FileLock(str(shared / f"{name}.lock")):
+    if not (shared / f"{name}.done").exists():
+      train_and_evaluate(config(), trained)
+      (shared / f"{name}.done").touch()
+  workdir = tmp_path_factory.mktemp(name)
+  shutil.copytree(trained, workdir, dirs_exist_ok=True)
+  return workdir
+
+
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory) -> pathlib.Path:
   """Workdir of a finished 2-epoch smoke run (tiny 3D CNN on 32x16x16 synthetic volumes), with
   the TensorBoard gradient figures of 2 validation items (the `:smoke` configs turn them off)."""
-  from bugnist_jax.training.loop import train_and_evaluate
-
-  workdir = tmp_path_factory.mktemp("smoke_run")
-  train_and_evaluate(smoke_config(**{"train.tensorboard_images": 2}), workdir)
-  return workdir
+  return _trained_once(
+    tmp_path_factory, "smoke_run", lambda: smoke_config(**{"train.tensorboard_images": 2})
+  )
 
 
 @pytest.fixture(scope="session")
 def trained_run_2d(tmp_path_factory) -> pathlib.Path:
   """Workdir of a finished 1-epoch run of Caltech architecture 1 on 48x48 synthetic images."""
-  from bugnist_jax.training.loop import train_and_evaluate
-
-  workdir = tmp_path_factory.mktemp("smoke_run_2d")
-  train_and_evaluate(smoke_config_2d(), workdir)
-  return workdir
+  return _trained_once(tmp_path_factory, "smoke_run_2d", smoke_config_2d)

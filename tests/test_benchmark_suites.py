@@ -58,11 +58,28 @@ def test_compiled_torch_only_where_the_suite_says():
 
 def test_train_groups_time_the_two_branch_step_beside_the_first_variant():
   suite = suites.SUITES["quick"]
-  for kind, _, _, specs in harness.groups(suite, ["train", "infer"], (), {}):
+  where = {(tuple(shape), n) for shape, n in suite["two_branch_at"]}
+  seen = set()
+  for kind, shape, size, specs in harness.groups(suite, ["train", "infer"], (), {}):
     two = [s for s in specs if s.kwargs.get("saliency_branch")]
-    assert len(two) == (kind == "train"), kind
+    assert len(two) == (kind == "train" and (tuple(shape), size) in where), (kind, shape, size)
     if two:
+      seen.add((tuple(shape), size))
       assert two[0].args[2:] == tuple(suite["variants"][0]) and two[0].module == harness.JAX
+  assert seen == where  # every listed group exists
+
+
+def test_the_two_branch_row_is_compared_with_the_plain_step_and_has_a_compute_roof():
+  row = lambda rate, **kw: {
+    "kind": "train", "framework": "jax", "shape": [8, 8, 8], "batch": 4, "dtype": "float32",
+    "items": 4, "rate_median": rate, "variant": "planes/argmax", "xla_flops": 4e9, **kw,
+  }  # fmt: skip
+  plain, two = row(10.0), row(8.0, variant="planes/argmax two-branch", saliency_branch=True)
+  peaks = {"matmul_flops_float32": 100e9, "copy_bytes_per_s": 1e9}
+  harness.add_derived([plain, two], peaks, suites.SUITES["smoke"]["model"])
+  assert two["ratio_vs_plain"] == pytest.approx(0.8) and "ratio_vs_plain" not in plain
+  # XLA's bytes are no minimum: the roof is the compute peak (8 vol/s x 1 GFLOP / 100 GFLOP/s).
+  assert two["bytes_per_item"] is None and two["roofline"] == pytest.approx(0.08)
 
 
 def test_every_registered_family_gets_rows(monkeypatch):
