@@ -103,6 +103,8 @@ def _two_branch_runs(suite, shape, size) -> bool:
 
 
 def _family_groups(suite):
+  if not suite.get("families"):
+    return
   tiny = suite.get("tiny", False)
   for name, shape, model_kw, channels in families(tiny):
     for kind, batch in suite["families"].items():
@@ -129,7 +131,9 @@ def _specs(kind, shape, size, variants, dtype, suite, configs, captum, kw):
     consts = kw | {"batch_size": bs, "weights": "consts"}
     rs.append(Spec(JAX, "smoothgrad_runner", (shape, size, *variants[0]), consts))
   if configs:
-    rs.append(Spec(TORCH, "smoothgrad_runner", (shape, size), kw | {"method": "loop"}))
+    loop_at = suite.get("sg_loop_shapes")
+    if loop_at is None or tuple(shape) in {tuple(s) for s in loop_at}:
+      rs.append(Spec(TORCH, "smoothgrad_runner", (shape, size), kw | {"method": "loop"}))
     for bs in suite["sg_batch_sizes"]:
       captum_kw = kw | {"method": "captum", "batch_size": min(bs, size), "config": captum}
       rs.append(Spec(TORCH, "smoothgrad_runner", (shape, size), captum_kw))

@@ -132,7 +132,7 @@ def train_runner(
 
     return call, seconds, info
 
-  name, info = _named("train", family, conv_impl, pool_impl, dtype)
+  name, info = _named("train", family, conv_impl, pool_impl, dtype, model_kw)
   if saliency_branch:  # e.g. 'jax planes/argmax two-branch float32'
     info |= {"variant": f"{info['variant']} two-branch", "saliency_branch": True}
     name = f"{name.removesuffix(dtype)}two-branch {dtype}"
@@ -162,9 +162,8 @@ def infer_runner(
     compiled, seconds, info = _compile_info(make_eval_step(graphdef, NORMALIZE), state, data)
     return lambda: jax.block_until_ready(compiled(state, data)), seconds, info
 
-  return _runner(
-    *_named("infer", family, conv_impl, pool_impl, dtype), build, batch, _shape(shape, batch)
-  )
+  name, info = _named("infer", family, conv_impl, pool_impl, dtype, model_kw)
+  return _runner(name, info, build, batch, _shape(shape, batch))
 
 
 def smoothgrad_runner(
@@ -253,12 +252,16 @@ def epoch_runner(
   return _runner(f"jax epoch {conv_impl}/{pool_impl} {dtype}", info, build, steps * batch)
 
 
-def _named(kind, family, conv_impl, pool_impl, dtype) -> tuple[str, dict]:
-  """(runner name, info) of a train/infer runner."""
+def _named(kind, family, conv_impl, pool_impl, dtype, model_kw=None) -> tuple[str, dict]:
+  """(runner name, info) of a train/infer runner; a family's name says its `variant` and
+  `conv` fields where given (e.g. 'jax resnet resnet18 r2plus1d float32')."""
   variant = _variant(conv_impl, pool_impl)
   info = dict(kind=kind, framework="jax", family=family, variant=variant, dtype=dtype)
-  prefix = "jax" if family == "bugcnn3d" else f"jax {family}"
-  return f"{prefix} {variant} {dtype}", info
+  if family == "bugcnn3d":
+    return f"jax {variant} {dtype}", info
+  fields = " ".join(str(model_kw[k]) for k in ("variant", "conv") if k in (model_kw or {}))
+  info["model_kw"] = dict(model_kw or {})
+  return f"jax {family} {fields or variant} {dtype}", info
 
 
 def _shape(shape, batch) -> dict:

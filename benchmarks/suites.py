@@ -4,7 +4,9 @@
 `compare_variants` run only at the first shape of a kind, at the size `compare_at` names.
 `torch_compiled`: the (kind, shape) pairs where `torch.compile` runs too (each shape and batch
 is a compile of tens of seconds on CPU); None: everywhere. `families`: the batch of the train
-and infer rows of every other registered model (`FAMILY_SIZES` gives its input and fields).
+and infer rows of every other registered model (`FAMILY_SIZES` gives its inputs and fields);
+None: no family rows.
+`sg_loop_shapes`: where the study's SmoothGrad loop runs beside Captum (None: everywhere).
 `two_branch_at`: the (shape, batch) train groups that also time the two-branch step (None:
 every train group). `moonshot`: (label, kind, shape, size, target rate) rows the report checks.
 """
@@ -35,27 +37,47 @@ SUITES = {
     "families": {"train": 2, "infer": 2},
     "moonshot": [],
   },
-  # Meant for under 5 minutes on 2 idle CPU cores, inductor's cache cold (RESULTS.md has the
-  # measured time). 256x128x128 is left out on CPU (a single SmoothGrad map takes tens of
-  # seconds), and so are train batch 2 and SmoothGrad n=128 (the torch loop alone took 35 s of
-  # the group): the rates at the sizes kept tell the same story. The straightforward variant
-  # (XLA's own 3D convolution, the slow path on CPU) runs only at the smallest shape.
+  # Meant for under 5 minutes on 2 idle CPU cores with inductor's cache cold (RESULTS.md has
+  # the measured time): one batch per kind and shape but inference's two, where the ratio
+  # changes most with the batch. Left out on CPU: 256x128x128 (a single SmoothGrad map takes
+  # tens of seconds), more batches and sample counts, the device-resident epoch (a GPU path),
+  # the study's SmoothGrad loop at 128x64x64 (15 s of the group; Captum on the best torch
+  # configuration is the reference). The straightforward variant (XLA's own 3D convolution,
+  # the slow path on CPU) runs at the smallest inference group only.
   "quick": {
     "model": REAL_MODEL,
-    "train": [((64, 32, 32), (8, 32)), ((128, 64, 64), (4,))],
+    "train": [((64, 32, 32), (8,)), ((128, 64, 64), (4,))],
     "infer": [((64, 32, 32), (8, 32)), ((128, 64, 64), (8,))],
-    "smoothgrad": [((64, 32, 32), (8, 32)), ((128, 64, 64), (8,))],
+    "smoothgrad": [((64, 32, 32), (8,)), ((128, 64, 64), (8,))],
     "sg_batch_sizes": (8,),
     "sg_consts": True,
-    "epoch": [((64, 32, 32), 64, 8)],
+    "sg_loop_shapes": [(64, 32, 32)],
+    "epoch": [],
     "variants": (FAST_CPU,),
     "compare_variants": (STRAIGHTFORWARD,),
-    "compare_at": {"train": 8, "infer": 8, "smoothgrad": 8},
+    "compare_at": {"infer": 8},
     "dtypes": ("float32",),
     "repeats": 3,
     "peaks": {"matmul_size": 1024, "copy_mb": 64},
     "torch_compiled": [("infer", (128, 64, 64)), ("train", (128, 64, 64))],
     "two_branch_at": [((64, 32, 32), 8), ((128, 64, 64), 4)],
+    "families": None,  # their own suite, below
+    "moonshot": [],
+  },
+  # Every other registered family (`FAMILY_SIZES`) on a CPU: a train step and an inference
+  # batch at two sizes each, JAX only (a few minutes on 2 cores).
+  "families": {
+    "model": REAL_MODEL,
+    **{kind: [] for kind in ("train", "infer", "smoothgrad", "epoch")},
+    "sg_batch_sizes": (),
+    "sg_consts": False,
+    "variants": (FAST_CPU,),
+    "compare_variants": (),
+    "compare_at": {},
+    "dtypes": ("float32",),
+    "repeats": 3,
+    "peaks": {"matmul_size": 1024, "copy_mb": 64},
+    "torch_compiled": None,
     "families": {"train": 8, "infer": 8},
     "moonshot": [],
   },
@@ -97,22 +119,33 @@ SUITES = {
   },
 }
 
-# Input shape and model fields of each registered family other than BugCNN3D, per scale. A
-# family missing here (a new entry of MODELS) runs at DEFAULT_SHAPES with its own defaults.
-# families() walks MODELS: an entry here without a registered model is ignored.
+# Rows of each registered family other than BugCNN3D: (input shape, model fields, in_channels
+# or None for the spec's test value), two sizes each, and the 3D networks of the model-family
+# issue on one-channel volumes. A family missing here (a new entry of MODELS) runs at
+# DEFAULT_SHAPES with its own defaults; families() walks MODELS, so an entry here without a
+# registered model is ignored.
+_R18, _R2P1 = {"variant": "resnet18"}, {"variant": "resnet18", "conv": "r2plus1d"}
+_D121, _VGG = {"variant": "densenet121"}, {"width": 0.5, "hidden": 512}
 FAMILY_SIZES = {
-  "cnn2d": {"shape": (224, 224), "kwargs": {"arch": 2}},
-  "vgg19": {"shape": (64, 64), "kwargs": {"width": 0.5, "hidden": 512}},
-  "lenet5": {"shape": (32, 32), "kwargs": {}},
-  "resnet": {"shape": (112, 112), "kwargs": {"variant": "resnet18"}},
-  "densenet": {"shape": (112, 112), "kwargs": {"variant": "covid"}},
-}
+  "cnn2d": [((112, 112), {"arch": 2}, None), ((224, 224), {"arch": 2}, None)],
+  "vgg19": [((64, 64), _VGG, None), ((128, 128), _VGG, None)],
+  "lenet5": [((32, 32), {}, None), ((64, 64), {}, None)],
+  "resnet": [
+    ((112, 112), _R18, None), ((224, 224), _R18, None),
+    ((32, 32, 32), _R18, 1), ((64, 32, 32), _R18, 1),
+    ((32, 32, 32), _R2P1, 1), ((64, 32, 32), _R2P1, 1),
+  ],
+  "densenet": [
+    ((112, 112), {"variant": "covid"}, None), ((224, 224), {"variant": "covid"}, None),
+    ((32, 32, 32), _D121, 1), ((64, 32, 32), _D121, 1),
+  ],
+}  # fmt: skip
 DEFAULT_SHAPES = {2: (128, 128), 3: (64, 32, 32)}
 
 
 def families(tiny: bool = False) -> list[tuple[str, tuple, dict, int]]:
   """(name, input shape, model fields, in_channels) of every registered family but BugCNN3D;
-  `tiny`: each spec's test size (what the contract test builds)."""
+  `tiny`: each spec's test size (what the contract test builds), once per family."""
   out = []
   for name, spec in MODELS.items():
     if name == "bugcnn3d":
@@ -123,8 +156,8 @@ def families(tiny: bool = False) -> list[tuple[str, tuple, dict, int]]:
       )
       continue
     ndim = len(spec.test_input_shape)
-    size = FAMILY_SIZES.get(name, {"shape": DEFAULT_SHAPES[ndim], "kwargs": {}})
-    out.append((name, tuple(size["shape"]), dict(size["kwargs"]), spec.test_in_channels))
+    for shape, kwargs, channels in FAMILY_SIZES.get(name, [(DEFAULT_SHAPES[ndim], {}, None)]):
+      out.append((name, tuple(shape), dict(kwargs), channels or spec.test_in_channels))
   return out
 
 
@@ -144,7 +177,9 @@ def shrink(suite: dict) -> dict:
   out["epoch"] = [(TINY_SHAPE, 8, 4)] if suite["epoch"] else []
   out["sg_batch_sizes"] = uniq(suite["sg_batch_sizes"])
   out["compare_at"] = {k: tiny_size(v) for k, v in suite["compare_at"].items()}
-  out["families"] = {k: 2 for k in suite["families"]}
+  out["families"] = {k: 2 for k in suite["families"] or {}} or None
+  if suite.get("sg_loop_shapes") is not None:
+    out["sg_loop_shapes"] = [TINY_SHAPE]
   if suite["torch_compiled"] is not None:
     out["torch_compiled"] = [(k, TINY_SHAPE) for k, _ in suite["torch_compiled"]]
   out["moonshot"] = [

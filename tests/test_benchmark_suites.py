@@ -43,6 +43,10 @@ def test_ratios_against_the_best_torch_configuration_and_captum_follows_it():
     ("loop", "eager"),
     ("captum", "channels_last"),
   ]
+  # Where the suite names the loop's shapes, elsewhere Captum runs alone.
+  elsewhere = suite | {"sg_loop_shapes": [(64, 32, 32)]}
+  (_, _, _, specs), *_ = harness.groups(elsewhere, ["smoothgrad"], ("eager",), best)
+  assert [s.kwargs["method"] for s in specs if s.module == harness.TORCH] == ["captum"]
 
 
 def test_compiled_torch_only_where_the_suite_says():
@@ -85,10 +89,16 @@ def test_the_two_branch_row_is_compared_with_the_plain_step_and_has_a_compute_ro
 def test_every_registered_family_gets_rows(monkeypatch):
   names = {
     kind_name
-    for _, _, _, specs in harness.groups(suites.SUITES["quick"], ["families"], (), {})
+    for _, _, _, specs in harness.groups(suites.SUITES["families"], ["families"], (), {})
     for kind_name in [specs[0].kwargs["family"]]
   }
   assert names == set(MODELS) - {"bugcnn3d"}
+  # Two sizes of each, and the 3D networks (ResNet-18, its R(2+1)D form, DenseNet-121).
+  rows = suites.families()
+  assert all(sum(r[0] == n for r in rows) >= 2 for n in names)
+  volumes = {(r[2].get("variant"), r[2].get("conv")) for r in rows if len(r[1]) == 3}
+  assert volumes == {("resnet18", None), ("resnet18", "r2plus1d"), ("densenet121", None)}
+  assert not list(harness.groups(suites.SUITES["quick"], ["families"], (), {}))  # own suite
   # A family registered later (no size table entry) appears at the default size for its rank.
   monkeypatch.setitem(MODELS, "newnet", MODELS["cnn2d"])
   rows = {name: (shape, kw) for name, shape, kw, _ in suites.families()}
