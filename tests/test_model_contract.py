@@ -90,7 +90,8 @@ def test_every_stage_keeps_the_contract(tiny):
   shapes = check_model(model)
   assert list(shapes)[: len(model.layer_names)] == list(model.layer_names)
   assert shapes[model.layer_names[-1]] == ("flat", (2, 3)), name
-  _, outputs = model.forward(x)
+  graphdef, state = nnx.split(model)  # jitted: eager dispatch compiles each op (tens of s)
+  _, outputs = jax.jit(lambda s, v: nnx.merge(graphdef, s).forward(v))(state, x)
   for stage, (kind, shape) in shapes.items():
     assert outputs[stage].shape == shape, stage
     assert kind == model.stage(stage).kind
@@ -100,7 +101,7 @@ def test_forward_with_start_and_stop_composes_to_the_full_model(tiny):
   _, model, _, x = tiny
   f = as_function(model)
   full = f(x)
-  for stop in model.layer_names[:-1]:
+  for stop in model.layer_names[:-1]:  # eager: a compile per stop and side would cost more
     features, head = split_at(model, stop)
     np.testing.assert_allclose(head(features(x)), full, rtol=2e-4, atol=2e-5, err_msg=stop)
 
@@ -124,7 +125,7 @@ def test_receptive_fields_bound_the_gradient_support(tiny):
     field = fields[stage]
     features = split_at(model, stage)[0]
     index = tuple(s // 2 for s in field.shape)
-    grad = jax.grad(lambda v, f=features, i=index: f(v)[(0, *i)].sum())(x)
+    grad = jax.jit(jax.grad(lambda v, f=features, i=index: f(v)[(0, *i)].sum()))(x)
     support = np.abs(np.asarray(grad[0])).sum(-1) > 0
     inside = np.zeros(support.shape, bool)
     inside[field.box(index, spec.input_shape)] = True
@@ -134,7 +135,7 @@ def test_receptive_fields_bound_the_gradient_support(tiny):
 
 def test_eval_view_is_deterministic_and_per_sample(tiny):
   _, model, _, x = tiny
-  f = as_function(model)
+  f = jax.jit(as_function(model))
   np.testing.assert_allclose(f(x), f(x), rtol=0, atol=0)
   np.testing.assert_allclose(f(x)[:1], f(x[:1]), rtol=2e-4, atol=2e-5)  # no batch coupling
 

@@ -21,7 +21,10 @@ def feature_maps(model: StagedModel, x: jax.Array, layers=None) -> dict[str, np.
     return {}
   last = max(layers, key=model.index)
   graphdef, state = nnx.split(eval_view(model))
-  _, outputs = nnx.merge(graphdef, state).forward(x, stop=last, branches=False)
+  # One compiled forward rather than op-by-op dispatch: the CPU convolutions (models/planes.py)
+  # are hundreds of small ops, each compiled on its first eager call (seconds at tiny sizes).
+  run = jax.jit(lambda s, v: nnx.merge(graphdef, s).forward(v, stop=last, branches=False)[1])
+  outputs = run(state, x)
   return {name: np.asarray(outputs[name]) for name in layers}
 
 
