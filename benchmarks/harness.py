@@ -92,14 +92,14 @@ def groups(suite: dict, kinds, torch_configs, best_torch: dict):
           yield kind, shape, size, rs
 
 
+def _listed(where, key) -> bool:
+  """Whether `key` is in a suite's list `where` (None: everywhere); lists read as tuples."""
+  as_tuple = lambda v: tuple(map(as_tuple, v)) if isinstance(v, list | tuple) else v
+  return where is None or as_tuple(key) in {as_tuple(w) for w in where}
+
+
 def _torch_runs(suite, kind, shape, config) -> bool:
-  where = suite["torch_compiled"]
-  return config != "compiled" or where is None or (kind, tuple(shape)) in map(tuple, where)
-
-
-def _two_branch_runs(suite, shape, size) -> bool:
-  where = suite.get("two_branch_at")
-  return where is None or (tuple(shape), size) in {(tuple(s), n) for s, n in where}
+  return config != "compiled" or _listed(suite["torch_compiled"], (kind, shape))
 
 
 def _family_groups(suite):
@@ -116,7 +116,7 @@ def _specs(kind, shape, size, variants, dtype, suite, configs, captum, kw):
   kw = kw | {"dtype": dtype}
   if kind in ("train", "infer"):
     rs = [Spec(JAX, f"{kind}_runner", (shape, size, *v), kw) for v in variants]
-    if kind == "train" and _two_branch_runs(suite, shape, size):  # the saliency branch's cost
+    if kind == "train" and _listed(suite.get("two_branch_at"), (shape, size)):  # its cost
       two_branch = kw | {"saliency_branch": True}
       rs.append(Spec(JAX, "train_runner", (shape, size, *variants[0]), two_branch))
     return rs + [Spec(TORCH, f"{kind}_runner", (shape, size), kw | {"config": c}) for c in configs]
@@ -131,8 +131,7 @@ def _specs(kind, shape, size, variants, dtype, suite, configs, captum, kw):
     consts = kw | {"batch_size": bs, "weights": "consts"}
     rs.append(Spec(JAX, "smoothgrad_runner", (shape, size, *variants[0]), consts))
   if configs:
-    loop_at = suite.get("sg_loop_shapes")
-    if loop_at is None or tuple(shape) in {tuple(s) for s in loop_at}:
+    if _listed(suite.get("sg_loop_shapes"), shape):
       rs.append(Spec(TORCH, "smoothgrad_runner", (shape, size), kw | {"method": "loop"}))
     for bs in suite["sg_batch_sizes"]:
       captum_kw = kw | {"method": "captum", "batch_size": min(bs, size), "config": captum}

@@ -20,7 +20,7 @@ from viewer_support import FEATUREVIS_STAGE, api, get, live
 from bugnist_jax.errors import UserError
 from bugnist_jax.inspection import receptive_fields
 from bugnist_jax.models import BugCNN3D
-from bugnist_jax.models.adapters import eval_view
+from bugnist_jax.models.adapters import Bound, eval_view
 from bugnist_jax.models.contract import FLAT, Stage
 from bugnist_jax.models.layers import Logits
 from bugnist_jax.runs import Run
@@ -108,8 +108,7 @@ def test_the_graph_and_branches_come_from_the_contract():
   assert graph["logits"]["sources"] == ["dense1"] and graph["input"]["role"] == "input"
   x = np.random.default_rng(0).normal(size=(1, 16, 16, 16, 1)).astype(np.float32)
   outputs, summaries = panels.summaries(x)
-  graphdef, state = nnx.split(model)  # jitted: the eager planes forward costs ~20 s of compiles
-  _, reference = jax.jit(lambda s, v: nnx.merge(graphdef, s).forward(v))(state, x)
+  _, reference = jax.jit(Bound.from_model(model).forward)(x)  # eager: ~20 s of op compiles
   for name in ("aux", "pair"):
     np.testing.assert_allclose(np.asarray(outputs[name]), np.asarray(reference[name]), atol=1e-6)
     assert summaries[name]["codes"].shape == reference[name].shape[1:]
