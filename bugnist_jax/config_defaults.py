@@ -132,6 +132,12 @@ def base(model: str = "bugcnn3d") -> ml_collections.ConfigDict:
   return c
 
 
+# What every `:smoke` variant sets on its training configs: no TensorBoard gradient figures
+# (each costs a compile per run and two figures per evaluation; the trained runs of the tests
+# that check them ask for them).
+SMOKE_TRAIN = {"tensorboard_images": 0}
+
+
 def data_2d(c: ml_collections.ConfigDict, shape=(224, 224)) -> None:
   """The 2D data fields of the Caltech-101 configs: the embedded synthetic images (or an image
   folder with data.root), the study's five classes, left-right flips only (upside-down or

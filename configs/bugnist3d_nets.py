@@ -67,5 +67,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.train.batch_size = 8
     c.train.num_epochs = 1
     c.train.log_every_steps = 2
+    c.train.update(config_defaults.SMOKE_TRAIN)
     c.eval.batch_size = 8
   return c

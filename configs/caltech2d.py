@@ -45,5 +45,5 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.train.learning_rate = 3e-3
     c.train.log_every_steps = 5
     c.eval.batch_size = 25
-    c.train.tensorboard_images = 0  # the gradient figures cost a compile per run
+    c.train.update(config_defaults.SMOKE_TRAIN)
   return c

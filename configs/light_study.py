@@ -100,6 +100,7 @@ def get_config(arg: str | None = None):
     c.train.num_epochs = 1
     c.train.batch_size = 20
     c.train.log_every_steps = 5
+    c.train.update(config_defaults.SMOKE_TRAIN)
     c.eval.batch_size = 20
     v.data.shape = (16, 16, 16)
     v.data.num_examples = 48
@@ -109,6 +110,7 @@ def get_config(arg: str | None = None):
     v.train.num_epochs = 1
     v.train.batch_size = 8
     v.train.log_every_steps = 5
+    v.train.update(config_defaults.SMOKE_TRAIN)
     v.eval.batch_size = 8
     # Every option in two runs (training is most of the time): the learned front-end, instance
     # norm, light augmentation and PGD in 2D, the fixed front-end in 3D (batch norm: the

@@ -104,11 +104,11 @@ def get_config(arg: str | None = None):
     f2, f3 = m.families.cnn2d, m.families.bugcnn3d
     f2.data.update(shape=(48, 48), num_examples=60)
     f2.model.update(arch=1, dense=16)
-    f2.train.update(batch_size=10)
+    f2.train.update(batch_size=10, **config_defaults.SMOKE_TRAIN)
     f2.epochs.update(standard=1, shuffled_labels=1, noisy_copies=1)
     f3.data.update(shape=(16, 16, 16), num_examples=48)
     f3.model.update(channels=(4, 4, 8, 8), dense=8)
-    f3.train.update(batch_size=8)
+    f3.train.update(batch_size=8, **config_defaults.SMOKE_TRAIN)
     f3.epochs.update(standard=1, shuffled_labels=1, noisy_copies=1)
     f3.featurevis_layer = "block1"
   for name, other in (("2d", "bugcnn3d"), ("3d", "cnn2d")):

@@ -72,7 +72,7 @@ def get_config(arg: str | None = None):
     c.train.num_epochs = 1
     c.train.log_every_steps = 5
     c.eval.batch_size = 8
-    c.train.tensorboard_images = 0  # the gradient figures cost a compile per run
+    c.train.update(config_defaults.SMOKE_TRAIN)
     c.study.methods = ("vanilla_gradient", "grad_cam")
     c.study.cam_layer = "block1"
     c.study.num_explain = 8

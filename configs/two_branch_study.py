@@ -58,6 +58,7 @@ def get_config(arg: str | None = None):
     c.train.batch_size = 5
     c.train.num_epochs = 1
     c.train.log_every_steps = 2
+    c.train.update(config_defaults.SMOKE_TRAIN)
     c.eval.batch_size = 10
     s = c.two_branch
     s.sizes = (2,)

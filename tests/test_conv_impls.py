@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from bugnist_jax.models import get_model, planes
+from bugnist_jax.models import get_model, layers, planes
 from bugnist_jax.models.layers import CONV_IMPLS, ConvBlock
 from bugnist_jax.models.pooling import POOL_IMPLS
 
@@ -111,3 +111,14 @@ def test_reference_traces_planes_models_to_xlas_convolutions():
   assert "conv_general_dilated" in names(ref) and size(ref) < size(fast) / 10
   assert planes.pools_in_conv(x)  # the context is gone: back to the fast paths
   np.testing.assert_allclose(ref_out, jax.jit(lambda v: model(v))(x), rtol=1e-5, atol=1e-5)
+
+
+def test_auto_is_the_fast_path_on_cpu_unless_the_environment_names_another(monkeypatch):
+  monkeypatch.delenv(layers.CONV_IMPL_ENV, raising=False)
+  assert layers.resolve_conv_impl("auto") == ("planes" if jax.default_backend() == "cpu" else "xla")
+  monkeypatch.setenv(layers.CONV_IMPL_ENV, "planes")
+  assert layers.resolve_conv_impl("auto") == "planes"
+  assert layers.resolve_conv_impl("xla") == "xla"  # a named impl is kept
+  monkeypatch.setenv(layers.CONV_IMPL_ENV, "fft")
+  with pytest.raises(ValueError, match="BUGNIST_CONV_IMPL: unknown 'fft'; valid: xla, planes"):
+    layers.resolve_conv_impl("auto")

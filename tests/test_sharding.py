@@ -45,11 +45,18 @@ mesh = sharding.data_mesh()
 f = as_function(nnx.merge(graphdef, state)[0])
 x = sharding.shard_batch({"x": np.random.default_rng(1).normal(size=(4, 32, 16, 16, 1))
                           .astype(np.float32)}, mesh)["x"]
-for maps in (saliency.vanilla_gradient(f, x),
-             saliency.smoothgrad(f, x, key=jax.random.key(0), num_samples=4, batch_size=2)):
-  assert maps.shape == x.shape
-  assert len(maps.sharding.device_set) == 4, maps.sharding
-  assert maps.sharding.is_equivalent_to(x.sharding, x.ndim), maps.sharding
+# The chunked sums (a scan) too: a scan's carry started from constant zeros came back
+# replicated (all of it on every device) with XLA's convolution. One method per kind of sum:
+# the mean, the moments of the squared kinds, and per-window sums beside a per-voxel count.
+key, chunk = jax.random.key(0), dict(batch_size=2)
+for name, maps in {
+  "vanilla_gradient": saliency.vanilla_gradient(f, x),
+  "smoothgrad": saliency.smoothgrad(f, x, key=key, num_samples=4, **chunk),
+  "vargrad": saliency.smoothgrad(f, x, key=key, num_samples=4, kind="vargrad", **chunk),
+  "occlusion": saliency.occlusion(f, x, window=8, stride=8, **chunk),
+}.items():
+  assert maps.shape == x.shape, name
+  assert maps.sharding.is_equivalent_to(x.sharding, x.ndim), (name, maps.sharding)
 print("SHARDED")
 """
 

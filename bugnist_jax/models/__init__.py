@@ -96,7 +96,11 @@ MODELS: dict[str, ModelSpec] = {
     "the BugNIST study's 3D CNN: four conv+pool stages, two dense layers",
     test_input_shape=(16, 16, 16),
     test_kwargs={"channels": (2, 3, 4, 4), "dense": 6},
-    more_tests=(TinyBuild((16, 16, 16), 1, {"conv": "r2plus1d"}),),
+    more_tests=(
+      TinyBuild((16, 16, 16), 1, {"conv": "r2plus1d"}),
+      # The CPU fast path with its in-convolution pool (the tests' 'auto' is XLA's).
+      TinyBuild((16, 16, 16), 1, {"conv_impl": "planes"}),
+    ),
   ),
   "cnn2d": ModelSpec(
     CaltechCNN,

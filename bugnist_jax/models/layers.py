@@ -9,6 +9,7 @@ Every block is a `contract.Stage`. Parameter names are those of `nnx.Conv`, `nnx
 these classes existed still load.
 """
 
+import os
 from collections.abc import Callable, Sequence
 
 import jax
@@ -23,13 +24,22 @@ from bugnist_jax.models.pooling import ReluMaxPool, check_pool_impl
 CONV_IMPLS = {"xla": lax.conv_general_dilated, "planes": planes.conv_general_dilated}
 
 
+# What 'auto' resolves to when set: 'planes' is the fastest to run on CPU but several times
+# slower to compile at tiny sizes than 'xla' (the same function), so the test suite sets 'xla'.
+CONV_IMPL_ENV = "BUGNIST_CONV_IMPL"
+
+
 def resolve_conv_impl(conv_impl: str) -> str:
-  """'auto' -> 'planes' on CPU, 'xla' on GPU/TPU; a valid name -> itself; else ValueError."""
-  if conv_impl == "auto":
+  """'auto' -> $BUGNIST_CONV_IMPL when set, else 'planes' on CPU and 'xla' on GPU/TPU; a valid
+  name -> itself; else ValueError naming the field (or the environment variable)."""
+  field = "conv_impl"
+  if conv_impl == "auto" and os.environ.get(CONV_IMPL_ENV):
+    field, conv_impl = CONV_IMPL_ENV, os.environ[CONV_IMPL_ENV]
+  elif conv_impl == "auto":
     return "planes" if jax.default_backend() == "cpu" else "xla"
   if conv_impl not in CONV_IMPLS:
-    valid = ", ".join(["auto", *CONV_IMPLS])
-    raise ValueError(f"conv_impl: unknown {conv_impl!r}; valid: {valid}")
+    valid = ", ".join(CONV_IMPLS) if field == CONV_IMPL_ENV else ", ".join(["auto", *CONV_IMPLS])
+    raise ValueError(f"{field}: unknown {conv_impl!r}; valid: {valid}")
   return conv_impl
 
 

@@ -110,7 +110,9 @@ def target_gradient(f: Model, x: Array, targets: Array) -> Array:
   return jax.grad(lambda x: jnp.sum(pick(f(x), targets)))(x)
 
 
-def chunked_sum(fn: Callable[[Any], Any], xs: Any, batch_size: int | None) -> Any:
+def chunked_sum(
+  fn: Callable[[Any], Any], xs: Any, batch_size: int | None, batch: Array | None = None
+) -> Any:
   """`sum_i fn(xs[i])` over the leading axis of the pytree `xs`, `batch_size` items at a time.
 
   Each chunk runs as one `jax.vmap`; chunks run one after another in a `lax.scan` that carries
@@ -118,6 +120,10 @@ def chunked_sum(fn: Callable[[Any], Any], xs: Any, batch_size: int | None) -> An
   n is not a multiple of batch_size the last chunk is padded (with copies of item 0) and the
   padding masked out of the sum: one compiled body, at most batch_size - 1 wasted items.
   `None` runs all items at once.
+
+  `batch` `[B, ...]`: the inputs whose maps `fn` returns; the running sums of outputs with a
+  leading axis of size B start from zeros tied to it, so they keep its sharding. Zeros from a
+  constant carry come back replicated from a scan over a batch sharded across devices.
   """
   n = jax.tree.leaves(xs)[0].shape[0]
   size = n if batch_size is None else min(batch_size, n)
@@ -137,8 +143,18 @@ def chunked_sum(fn: Callable[[Any], Any], xs: Any, batch_size: int | None) -> An
     return jax.tree.map(lambda t, a: t + jnp.sum(keep(a), axis=0), total, out), None
 
   item = jax.tree.map(lambda a: a[0], xs)
-  zero = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(fn, item))
+  zero = jax.tree.map(lambda s: _zeros_like_batch(s, batch), jax.eval_shape(fn, item))
   return jax.lax.scan(add_chunk, zero, (chunks, valid))[0]
+
+
+def _zeros_like_batch(s: jax.ShapeDtypeStruct, batch: Array | None) -> Array:
+  """Zeros of `s`; when `s` is per sample of `batch`, computed from it (0 * one finite value
+  per sample), which XLA's sharding propagation follows and a constant does not."""
+  zeros = jnp.zeros(s.shape, s.dtype)
+  if batch is None or not s.shape or s.shape[0] != batch.shape[0]:
+    return zeros
+  anchor = 0 * jnp.nan_to_num(batch.reshape(batch.shape[0], -1)[:, 0]).astype(s.dtype)
+  return zeros + anchor.reshape(-1, *(1,) * (len(s.shape) - 1))
 
 
 def spatial_axes(x: Array) -> tuple[int, ...]:

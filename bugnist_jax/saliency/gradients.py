@@ -70,14 +70,14 @@ def _noise_tunnel(
   n = jax.tree.leaves(items)[0].shape[0]
   if kind == "smoothgrad":
     noisy = lambda item: (target_gradient(f, x + make_noise(item), targets),)
-    return chunked_sum(noisy, items, batch_size)[0] / n
+    return chunked_sum(noisy, items, batch_size, x)[0] / n
   g0 = target_gradient(f, x, targets)
 
   def moments(item):
     d = target_gradient(f, x + make_noise(item), targets) - g0
     return d, d * d
 
-  sums = chunked_sum(moments, items, batch_size)
+  sums = chunked_sum(moments, items, batch_size, x)
   mean_d = sums[0] / n
   mean_d2 = sums[1] / n
   if kind == "smoothgrad_sq":  # E[(g0 + d)^2]
@@ -185,7 +185,7 @@ def integrated_gradients(
   weights = jnp.asarray(weights / 2, acc)
   diff = x - baseline
   weighted_grad = lambda aw: aw[1] * target_gradient(f, baseline + aw[0] * diff, targets)
-  return (diff * chunked_sum(weighted_grad, (alphas, weights), batch_size)).astype(x.dtype)
+  return (diff * chunked_sum(weighted_grad, (alphas, weights), batch_size, x)).astype(x.dtype)
 
 
 @partial(jax.jit, static_argnums=0)

@@ -57,7 +57,7 @@ def _occlusion(f, x, targets, baseline, *, window, stride, batch_size):
     weight = mask.astype(x.dtype)
     return drop.reshape(-1, *(1,) * len(spatial)) * weight, weight
 
-  total, count = chunked_sum(one_window, origins, batch_size)
+  total, count = chunked_sum(one_window, origins, batch_size, x)
   return jnp.broadcast_to((total / count)[..., None], x.shape)
 
 

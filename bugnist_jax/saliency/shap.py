@@ -35,7 +35,7 @@ def _shap_sum(f, x, targets, baselines, alphas, noise, batch_size):
     diff = x + eps - base
     return target_gradient(f, base + expand(alpha) * diff, targets) * diff
 
-  return chunked_sum(term, (baselines, alphas, noise), batch_size) / alphas.shape[0]
+  return chunked_sum(term, (baselines, alphas, noise), batch_size, x) / alphas.shape[0]
 
 
 @with_targets(1)
@@ -146,7 +146,7 @@ def feature_ablation(
     drop = clean - pick(f(jnp.where(region[..., None], baseline, x)), targets)
     return drop.reshape(-1, *(1,) * (x.ndim - 2)) * region.astype(x.dtype)
 
-  total = chunked_sum(one_region, jnp.arange(num_features), batch_size)
+  total = chunked_sum(one_region, jnp.arange(num_features), batch_size, x)
   return jnp.broadcast_to(total[..., None], x.shape)
 
 

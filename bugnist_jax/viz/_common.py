@@ -12,19 +12,30 @@ DPI = 150
 PathLike = str | os.PathLike
 
 
-def new_figure(width: float, height: float) -> Figure:
-  """A Figure not registered with pyplot (garbage collected, no global state)."""
-  return Figure(figsize=(width, height), layout="constrained")
+def new_figure(width: float, height: float, layout: str | None = "constrained") -> Figure:
+  """A Figure not registered with pyplot (garbage collected, no global state), in inches;
+  `layout=None` for figures that place their axes themselves (`add_axes_inches`)."""
+  return Figure(figsize=(width, height), layout=layout)
 
 
-def finish(fig: Figure, path: PathLike | None, title: str | None, dpi: int = DPI) -> Figure:
-  """Adds the title, writes a PNG to `path` (parents created) when given, returns the figure."""
+def add_axes_inches(fig: Figure, left: float, bottom: float, width: float, height: float) -> Axes:
+  """An axes at a fixed place, in inches from the figure's lower left corner."""
+  w, h = fig.get_size_inches()
+  return fig.add_axes((left / w, bottom / h, width / w, height / h))
+
+
+def finish(
+  fig: Figure, path: PathLike | None, title: str | None, dpi: int = DPI, tight: bool = True
+) -> Figure:
+  """Adds the title, writes a PNG to `path` (parents created) when given, returns the figure.
+
+  `tight`: crop to what was drawn (bbox_inches='tight'), so long tick labels and titles are
+  never cut off; it costs a second draw. Figures laid out in fixed inches pass False."""
   if title:
     fig.suptitle(title, fontsize=12)
   if path is not None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    # bbox_inches='tight' so long tick labels and titles are never cut off.
-    fig.savefig(path, dpi=dpi, bbox_inches="tight", facecolor="white")
+    fig.savefig(path, dpi=dpi, bbox_inches="tight" if tight else None, facecolor="white")
   return fig
 
 
