@@ -14,7 +14,7 @@ import pytest
 
 os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 # 3D convolutions through XLA's own ('auto' is the CPU fast path 'planes' otherwise): the same
-# function (tests/test_conv_impls.py, tests/test_planes.py), compiled 4-10x faster at tiny sizes.
+# function (tests/test_conv_impls.py, tests/test_planes.py), compiled 3-5x faster at tiny sizes.
 # Tests of the fast path name `conv_impl='planes'`.
 os.environ.setdefault("BUGNIST_CONV_IMPL", "xla")
 

@@ -32,14 +32,16 @@ CONV_IMPL_ENV = "BUGNIST_CONV_IMPL"
 def resolve_conv_impl(conv_impl: str) -> str:
   """'auto' -> $BUGNIST_CONV_IMPL when set, else 'planes' on CPU and 'xla' on GPU/TPU; a valid
   name -> itself; else ValueError naming the field (or the environment variable)."""
-  field = "conv_impl"
-  if conv_impl == "auto" and os.environ.get(CONV_IMPL_ENV):
-    field, conv_impl = CONV_IMPL_ENV, os.environ[CONV_IMPL_ENV]
-  elif conv_impl == "auto":
-    return "planes" if jax.default_backend() == "cpu" else "xla"
+  if conv_impl == "auto":
+    chosen = os.environ.get(CONV_IMPL_ENV)
+    if not chosen:
+      return "planes" if jax.default_backend() == "cpu" else "xla"
+    if chosen not in CONV_IMPLS:
+      raise ValueError(f"{CONV_IMPL_ENV}: unknown {chosen!r}; valid: {', '.join(CONV_IMPLS)}")
+    return chosen
   if conv_impl not in CONV_IMPLS:
-    valid = ", ".join(CONV_IMPLS) if field == CONV_IMPL_ENV else ", ".join(["auto", *CONV_IMPLS])
-    raise ValueError(f"{field}: unknown {conv_impl!r}; valid: {valid}")
+    valid = ", ".join(["auto", *CONV_IMPLS])
+    raise ValueError(f"conv_impl: unknown {conv_impl!r}; valid: {valid}")
   return conv_impl
 
 

@@ -71,10 +71,15 @@ def _view_rows(
   row_top, row_bottom, top = 0.28, 0.22, (0.45 if title else 0.1)
   scale = (_WIDTH - left - 2 * gap - bar_gap - bar - bar_labels) / sum(widths)  # in/voxel
   panel_h = height * scale
-  fig = new_figure(_WIDTH, top + len(rows) * (row_top + panel_h + row_bottom), layout=None)
+  row_h = row_top + panel_h + row_bottom
+  fig = new_figure(_WIDTH, top + len(rows) * row_h, layout=None)
+
+  def panel_bottom(r: int) -> float:  # row r counts from the top
+    return (len(rows) - 1 - r) * row_h + row_bottom
+
   axes = np.empty((len(rows), 3), dtype=object)
   for r in range(len(rows)):
-    bottom = (len(rows) - 1 - r) * (row_top + panel_h + row_bottom) + row_bottom
+    bottom = panel_bottom(r)
     x0 = left
     for a in range(3):
       axes[r, a] = add_axes_inches(fig, x0, bottom, widths[a] * scale, panel_h)
@@ -99,8 +104,8 @@ def _view_rows(
       ax.set_title(label, fontsize=9)
       clean_axis(ax, AXIS_NAMES[col], AXIS_NAMES[row])
   if map_rows:  # one bar beside the rows with maps, 90% of their height
-    lowest = (len(rows) - 1 - map_rows[-1]) * (row_top + panel_h + row_bottom) + row_bottom
-    span = (map_rows[-1] - map_rows[0]) * (row_top + panel_h + row_bottom) + panel_h
+    lowest = panel_bottom(map_rows[-1])
+    span = (map_rows[-1] - map_rows[0]) * row_h + panel_h
     cax = add_axes_inches(fig, _WIDTH - bar_labels - bar, lowest + 0.05 * span, bar, 0.9 * span)
     cbar = fig.colorbar(colorbar_mappable(signed, cmap), cax=cax)
     cbar.set_label("saliency / max |saliency|", fontsize=8)
